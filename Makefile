@@ -1,0 +1,151 @@
+# sluice -- build everything from this one Makefile.
+#
+#   make [BUILD=release|debug|asan|ubsan] [V=1] [target]
+#
+#   all            server + tools (default): build/sluice, build/sluice-source,
+#                  build/sluice-sink (other BUILD modes: build/<mode>/...)
+#   run            install missing packages, build, start a sink and sluice on
+#                  the embedded default configuration (127.0.0.1:2525)
+#   test           install missing packages, build, run unit + e2e tests
+#   unit           Criterion unit tests only
+#   e2e            end-to-end tests on loopback only
+#   bench          benchmarks against Postfix's smtp-source/smtp-sink
+#   check-headers  compile each header on its own
+#   check-layers   forbid upward includes between modules
+#   check          format-check + check-headers + check-layers + unit
+#   deps           install missing Debian packages (tools/install-deps.sh)
+#   clean          remove build/
+#   help           print this text
+
+BUILD	?= release
+ifeq ($(BUILD),release)
+  O	:= build
+else
+  O	:= build/$(BUILD)
+endif
+OBJ	:= $(O)/obj
+Q	:= $(if $(V),,@)
+
+CC	?= cc
+CSTD	:= -std=c11 -D_GNU_SOURCE
+WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wcast-qual -Wvla -Wformat=2 -Wimplicit-fallthrough -Werror
+CPPFLAGS += -I.
+PKGS	:= liburing libxxhash
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash) \
+	   -ljemalloc -lck -lpthread
+
+ifeq ($(BUILD),debug)
+  OPT := -O0 -g3 -DSLUICE_DEBUG
+else ifeq ($(BUILD),release)
+  OPT := -O2 -g -fno-omit-frame-pointer
+else ifeq ($(BUILD),asan)
+  OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	 -fno-omit-frame-pointer -DSLUICE_DEBUG
+  LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(BUILD),ubsan)
+  OPT := -O1 -g -fsanitize=undefined -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=undefined
+else
+  $(error unknown BUILD=$(BUILD))
+endif
+CFLAGS	+= $(CSTD) $(WARN) $(OPT)
+# jemalloc replaces malloc; the sanitizers bring their own allocator.
+ifneq ($(filter asan ubsan,$(BUILD)),)
+  LDLIBS := $(filter-out -ljemalloc,$(LDLIBS))
+endif
+
+# core/server holds the glue (shards, sessions, upstreams) that joins
+# core, proto, auth and route: the one level allowed to include them all.
+MODULES	:= server proto auth route core
+DIR_server := core/server
+DIR_proto := proto
+DIR_auth := auth
+DIR_route := route
+DIR_core := core
+$(foreach m,$(MODULES),$(eval SRC_$(m) := $(filter-out core/main.c,$(wildcard $(DIR_$(m))/*.c))))
+$(foreach m,$(MODULES),$(eval OBJ_$(m) := $(SRC_$(m):%.c=$(OBJ)/%.o)))
+# link order = layering: higher levels first
+LIBS	:= $(foreach m,$(MODULES),$(O)/lib$(m).a)
+LINK_LIBS := $(LIBS)
+
+# Rebuild everything when the compiler command line changes.
+FLAGS_STAMP := $(O)/.flags
+$(shell mkdir -p $(O) && echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) \
+	|| echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+
+$(OBJ)/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),printf '  CC      %s\n' $<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/lib%.a:
+	@$(if $(Q),printf '  AR      %s\n' $@)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
+$(foreach m,$(MODULES),$(eval $(O)/lib$(m).a: $(OBJ_$(m))))
+
+define link
+	@$(if $(Q),printf '  LD      %s\n' $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(1) $(LDLIBS)
+endef
+
+$(O)/sluice: $(OBJ)/core/main.o $(LIBS)
+	$(call link)
+
+# tools: each binary is its folder plus tools/common.
+TOOLS_COMMON := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/common/*.c))
+$(O)/sluice-source: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/source/*.c)) $(TOOLS_COMMON) $(LIBS)
+	$(call link)
+$(O)/sluice-sink: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/sink/*.c)) $(TOOLS_COMMON) $(LIBS)
+	$(call link)
+
+BINS	:= $(O)/sluice $(O)/sluice-source $(O)/sluice-sink
+all: $(BINS)
+.DEFAULT_GOAL := all
+
+# Unit tests: Criterion, one binary; tests see every module through the libs.
+UNIT_SRC := $(wildcard tests/unit/*/*.c) $(wildcard tests/support/*.c)
+$(O)/tests/unit: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(LIBS)
+	@mkdir -p $(@D)
+	$(call link,-lcriterion)
+
+deps:
+	@tools/install-deps.sh
+
+unit: $(O)/tests/unit
+	$(O)/tests/unit --jobs=$$(nproc)
+
+e2e: $(BINS)
+	tests/e2e/run.sh $(O)
+
+# `make test` and `make run` are what a newcomer types on a fresh machine:
+# they install what is missing first, then re-enter make to build.
+test: deps
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory e2e
+
+run: deps
+	$(MAKE) --no-print-directory all
+	tools/run.sh $(O)
+
+bench: deps
+	$(MAKE) --no-print-directory BUILD=release all
+	bench/run.sh build
+
+check-headers:
+	@tools/check-headers.sh "$(CC)" "$(CPPFLAGS) $(CSTD) $(WARN)"
+check-layers:
+	@tools/check-layers.sh
+check: check-headers check-layers
+	@clang-format --dry-run --Werror $$(git ls-files '*.[ch]')
+	$(MAKE) --no-print-directory unit
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
+
+.PHONY: all deps unit e2e test run bench check check-headers check-layers clean help
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
