@@ -1,0 +1,250 @@
+/*
+ * main.c -- start-up, signals and log draining: the control thread.
+ *
+ * Reads the configuration (embedded defaults < -c FILE < command-line
+ * options), builds one shard per CPU, starts their threads, and then
+ * becomes the control thread: it waits for signals on a signalfd and
+ * copies the shards' log lines to stdout. SIGTERM/SIGINT ask every shard
+ * to drain (stop accepting, finish transactions in DATA up to
+ * shutdown-timeout, 421 to idle sessions); the process exits 0 once all
+ * shards have stopped. The only place with exit().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/jlog.h"
+#include "core/server/shard.h"
+
+#define MAIN_POLL_MS 50 /* log latency: how often the control thread drains */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: sluice [-c FILE] [--listen ADDR:PORT]... [--shards N]\n"
+		   "              [--upstream HOST:PORT] [--hostname NAME] [--set KEY=VALUE]...\n"
+		   "              [--check-config [-v]]\n"
+		   "Without -c, the embedded default applies: listen 127.0.0.1:2525,\n"
+		   "relay to 127.0.0.1:2526. Every config key can be set with --set.\n");
+}
+
+/* Config errors already read "FILE:LINE: reason"; print them as they are. */
+static void
+die_config(const char *err)
+{
+	fprintf(stderr, "%s\n", err);
+	exit(1);
+}
+
+/* Apply one command-line override as a config key. */
+static void
+override(struct config *cfg, const char *key, const char *value, const char *opt)
+{
+	char err[512];
+
+	if (config_set(cfg, key, value, opt, err, sizeof(err)) < 0)
+		die_config(err);
+}
+
+static void
+log_event(const char *event, const struct config *cfg, unsigned nshards)
+{
+	char buf[2048], listen[CONFIG_MAX_LISTEN * sizeof(cfg->listen[0].text)];
+	struct jlog j;
+	struct timespec now;
+	size_t n, len = 0;
+
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		size_t k = strlen(cfg->listen[i].text) + 1;
+
+		memcpy(listen + len, cfg->listen[i].text, k);
+		len += k;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	jlog_begin_at(&j, buf, sizeof(buf), event, &now);
+	jlog_cstr(&j, "hostname", cfg->hostname);
+	jlog_u64(&j, "shards", nshards);
+	jlog_strv(&j, "listen", listen, len);
+	jlog_cstr(&j, "upstream", cfg->upstream);
+	n = jlog_end(&j);
+	(void)!write(STDOUT_FILENO, buf, n);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},	{"listen", required_argument, NULL, 'L'},
+	    {"shards", required_argument, NULL, 'S'},	{"upstream", required_argument, NULL, 'U'},
+	    {"hostname", required_argument, NULL, 'H'}, {"set", required_argument, NULL, 's'},
+	    {"check-config", no_argument, NULL, 'C'},	{"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	};
+	static struct config cfg; /* immutable once the shards start */
+	const char *file = NULL;
+	bool check = false, verbose = false;
+	struct shard *shards;
+	bool *joined;
+	char err[512];
+	sigset_t sigs;
+	int sfd, opt, status = 0;
+	unsigned n, ncpu, stopped = 0;
+	bool stopping = false;
+
+	config_defaults(&cfg);
+	/* first pass: find -c, so the file is the layer below the options */
+	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		if (opt == 'c')
+			file = optarg;
+		else if (opt == 'h') {
+			usage(stdout);
+			return 0;
+		} else if (opt == '?') {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (file != NULL) {
+		config_begin_layer(&cfg);
+		if (config_load_file(&cfg, file, err, sizeof(err)) < 0)
+			die_config(err);
+	}
+	config_begin_layer(&cfg);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'L':
+			override(&cfg, "listen", optarg, "--listen");
+			break;
+		case 'S':
+			override(&cfg, "shards", optarg, "--shards");
+			break;
+		case 'U':
+			override(&cfg, "upstream", optarg, "--upstream");
+			break;
+		case 'H':
+			override(&cfg, "hostname", optarg, "--hostname");
+			break;
+		case 's': {
+			char key[64];
+			const char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || (size_t)(eq - optarg) >= sizeof(key)) {
+				fprintf(stderr, "sluice: --set: expected KEY=VALUE, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			memcpy(key, optarg, (size_t)(eq - optarg));
+			key[eq - optarg] = '\0';
+			override(&cfg, key, eq + 1, "--set");
+			break;
+		}
+		case 'C':
+			check = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			break;
+		}
+	}
+	if (config_finish(&cfg, err, sizeof(err)) < 0)
+		die_config(err);
+	if (check) {
+		if (verbose)
+			config_dump(&cfg, stdout);
+		fprintf(stderr, "sluice: configuration OK%s%s\n", file ? ": " : "",
+			file ? file : "");
+		return 0;
+	}
+
+	/* signals go to the signalfd of this thread; the shards inherit the mask */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		perror("sluice: signalfd");
+		return 1;
+	}
+
+	n = cfg.shards;
+	ncpu = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	shards = calloc(n, sizeof(*shards));
+	joined = calloc(n, sizeof(*joined));
+	if (shards == NULL || joined == NULL)
+		return 1;
+	for (unsigned i = 0; i < n; i++) {
+		int ret = shard_init(&shards[i], i, &cfg);
+
+		if (ret < 0) {
+			fprintf(stderr, "sluice: shard %u: %s\n", i, strerror(-ret));
+			return 1;
+		}
+		shards[i].cpu = (int)(i % ncpu);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int ret = shard_start(&shards[i]);
+
+		if (ret < 0) {
+			fprintf(stderr, "sluice: shard %u: thread: %s\n", i, strerror(-ret));
+			return 1;
+		}
+	}
+	log_event("start", &cfg, n);
+
+	while (stopped < n) {
+		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+
+		if (poll(&pfd, 1, MAIN_POLL_MS) > 0) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
+			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !stopping) {
+				stopping = true;
+				for (unsigned i = 0; i < n; i++)
+					shard_request_stop(&shards[i]);
+			}
+		}
+		for (unsigned i = 0; i < n; i++)
+			logring_drain(&shards[i].log, STDOUT_FILENO);
+		for (unsigned i = 0; i < n; i++) {
+			if (!joined[i] && pthread_tryjoin_np(shards[i].thread, NULL) == 0) {
+				joined[i] = true;
+				stopped++;
+			}
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		logring_drain(&shards[i].log, STDOUT_FILENO);
+		if (shards[i].exit_status < 0) {
+			fprintf(stderr, "sluice: shard %u stopped: %s\n", i,
+				strerror(-shards[i].exit_status));
+			status = 1;
+		}
+	}
+	log_event("stop", &cfg, n);
+	for (unsigned i = 0; i < n; i++)
+		shard_fini(&shards[i]);
+	free(shards);
+	free(joined);
+	return status;
+}

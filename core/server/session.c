@@ -1,0 +1,1143 @@
+/*
+ * session.c -- the SMTP server session on io_uring completions.
+ *
+ * The input pump (Postfix's "drain all input") runs over each received
+ * buffer: it frames one unit for the current mode (a command line, a DATA
+ * span, BDAT octets), acts on it, and continues until the bytes run out,
+ * the session pauses for its upstream, or the output is full. Bytes left
+ * when it pauses are copied into a held chunk, so the provided buffer goes
+ * back to the kernel before the completion handler returns (STYLE rule 3),
+ * and no recv is armed until the held bytes are consumed (backpressure).
+ *
+ * Replies accumulate in an output chunk and are sent once per pump run,
+ * which batches pipelined replies into one send (RFC 2920) without a timer.
+ *
+ * RFC 5321 sections: 4.1.1 (commands), 4.1.4 (order), 4.5.2 (transparency),
+ * 4.5.3.2 (time-outs), 3.8 (421 on shutdown); RFC 3030 (BDAT), RFC 1870
+ * (SIZE), RFC 2920 (PIPELINING), RFC 3463 (enhanced status codes).
+ */
+#include "core/server/session.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/jlog.h"
+#include "core/server/shard.h"
+#include "core/uop.h"
+#include "core/server/upstream.h"
+
+static void sess_resume(struct session *s);
+static void sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t len);
+
+struct session *
+sess_lookup(struct shard *sh, uint32_t slot, uint32_t gen)
+{
+	return pool_lookup(&sh->sessions, slot, gen);
+}
+
+/* --- output --- */
+
+static size_t
+sess_out_room(const struct session *s)
+{
+	if (s->out == NULL)
+		return s->sh->chunks.size;
+	return s->sh->chunks.size - s->out->len;
+}
+
+static void
+sess_flush(struct session *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if ((s->flags & SESS_F_SENDING) || s->out == NULL || s->out->len == 0)
+		return;
+	s->sending = s->out;
+	s->out = NULL;
+	sqe = shard_sqe(s->sh);
+	io_uring_prep_send(sqe, s->fd, s->sending->data, s->sending->len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_SEND, s->slot, s->gen));
+	s->flags |= SESS_F_SENDING;
+	s->inflight++;
+}
+
+static void sess_close(struct session *s, const char *reason);
+
+/* Queue raw reply bytes. Callers keep replies under SESS_REPLY_RESERVE. */
+static void
+sess_out(struct session *s, const char *p, size_t n)
+{
+	struct chunk_pool *cp = &s->sh->chunks;
+
+	if (s->out != NULL && n > cp->size - s->out->len) {
+		sess_flush(s);
+		if (s->out != NULL) {
+			/* both chunks full: the client does not read its replies */
+			sess_close(s, "output overflow");
+			return;
+		}
+	}
+	if (s->out == NULL && (s->out = chunk_get(cp)) == NULL) {
+		sess_close(s, "out of output buffers");
+		return;
+	}
+	BUG_ON(n > cp->size - s->out->len);
+	memcpy(s->out->data + s->out->len, p, n);
+	s->out->len += (uint32_t)n;
+}
+
+static void sess_replyf(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Queue one reply line; fmt has no CRLF. */
+static void
+sess_replyf(struct session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	sess_out(s, line, (size_t)n);
+}
+
+static void
+sess_reply(struct session *s, const char *text)
+{
+	sess_replyf(s, "%s", text);
+}
+
+/* --- logging --- */
+
+static void
+sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t reply_len)
+{
+	struct smtp_tx *tx = s->tx;
+	char buf[SHARD_LOG_LINE];
+	struct jlog j;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	jlog_begin_at(&j, buf, sizeof(buf), "tx", &now);
+	jlog_u64(&j, "shard", s->sh->id);
+	jlog_cstr(&j, "session", s->idtext);
+	jlog_u64(&j, "tx", s->ntx);
+	jlog_cstr(&j, "client", s->peer_ip);
+	jlog_cstr(&j, "helo", s->helo);
+	jlog_cstr(&j, "from", tx->from);
+	jlog_strv(&j, "rcpts", tx->rcpts, tx->rcpts_len);
+	if (tx->rcpts_truncated)
+		jlog_bool(&j, "rcpts_truncated", true);
+	jlog_u64(&j, "nrcpt", tx->nrcpt);
+	jlog_u64(&j, "accepted_rcpts", tx->naccepted);
+	jlog_u64(&j, "size", tx->data.size ? tx->data.size : tx->stuff.size);
+	jlog_cstr(&j, "outcome", outcome);
+	/* the first line of the reply, without CRLF */
+	if (reply != NULL) {
+		size_t n = 0;
+
+		while (n < reply_len && reply[n] != '\r' && reply[n] != '\n')
+			n++;
+		jlog_str(&j, "reply", reply, n);
+	} else {
+		jlog_null(&j, "reply");
+	}
+	jlog_ms(&j, "duration_ms", timer_now_ns() - tx->started_ns);
+	shard_log(s->sh, buf, jlog_end(&j));
+}
+
+static const char *const state_names[] = {"HELO", "IDLE", "MAIL", "RCPT", "QUIT"};
+static const char *const rx_names[] = {"command", "DATA", "BDAT", "paused"};
+
+static void
+sess_log_session(struct session *s)
+{
+	char buf[SHARD_LOG_LINE];
+	struct jlog j;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	jlog_begin_at(&j, buf, sizeof(buf), "session", &now);
+	jlog_u64(&j, "shard", s->sh->id);
+	jlog_cstr(&j, "session", s->idtext);
+	jlog_cstr(&j, "client", s->peer_ip);
+	jlog_cstr(&j, "helo", s->helo);
+	jlog_u64(&j, "transactions", s->ntx);
+	jlog_u64(&j, "bytes_in", s->bytes_in);
+	jlog_u64(&j, "errors", s->errors);
+	jlog_cstr(&j, "reason", s->close_reason ? s->close_reason : "unknown");
+	jlog_cstr(&j, "where", s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx]);
+	jlog_ms(&j, "duration_ms", timer_now_ns() - s->started_ns);
+	shard_log(s->sh, buf, jlog_end(&j));
+}
+
+/* --- lifetime --- */
+
+static void
+sess_maybe_free(struct session *s)
+{
+	struct shard *sh = s->sh;
+
+	/* idempotent: a freed session's generation no longer matches its slot */
+	if (pool_gen(&sh->sessions, s->slot) != s->gen)
+		return;
+	if (s->conn != CONN_CLOSING || s->inflight != 0)
+		return;
+	if (s->tx != NULL)
+		sess_tx_end(s, "aborted", NULL, 0);
+	sess_log_session(s);
+	timer_disarm(&s->timer);
+	chunk_put(&sh->chunks, s->out);
+	s->out = NULL;
+	chunk_put(&sh->chunks, s->sending);
+	s->sending = NULL;
+	chunk_put(&sh->chunks, s->held);
+	s->held = NULL;
+	ipcount_del(&sh->ipcount, &s->peer);
+	close(s->fd);
+	s->fd = -1;
+	sh->live_sessions--;
+	shard_count(&sh->stats.sessions, 1);
+	pool_put(&sh->sessions, s->slot);
+}
+
+static void
+sess_shutdown(struct session *s)
+{
+	if (s->flags & SESS_F_SHUT)
+		return;
+	s->flags |= SESS_F_SHUT;
+	/* ends an armed recv with 0; queued replies still leave before the FIN */
+	shutdown(s->fd, SHUT_RDWR);
+}
+
+/* Stop reading; flush what is queued, then shut down and free. */
+static void
+sess_close(struct session *s, const char *reason)
+{
+	if (s->conn == CONN_CLOSING)
+		return;
+	s->conn = CONN_CLOSING;
+	s->close_reason = reason;
+	timer_disarm(&s->timer);
+	if (s->up != NULL) {
+		up_release(s->up);
+		s->up = NULL;
+	}
+	sess_flush(s);
+	if (!(s->flags & SESS_F_SENDING))
+		sess_shutdown(s);
+	sess_maybe_free(s);
+}
+
+/*
+ * Arm the session's one recv. Message content goes straight into the spool
+ * (no provided buffer, no copy: DESIGN.md "receive straight into the
+ * spool"); commands, BDAT octets and an overflowing message use the shard's
+ * provided buffers.
+ */
+static void
+sess_arm_recv(struct session *s)
+{
+	const struct smtp_tx *tx = s->tx;
+	struct io_uring_sqe *sqe;
+
+	if (s->flags & SESS_F_RECV_ARMED)
+		return;
+	sqe = shard_sqe(s->sh);
+	if (s->rx == RX_DATA && !tx->spool_overflow &&
+	    spool_room(tx->spool) >= SESS_DATA_RECV_MIN) {
+		size_t n = spool_room(tx->spool);
+
+		io_uring_prep_recv(sqe, s->fd, tx->spool->base + tx->spool->len,
+				   n < SESS_DATA_RECV_MAX ? n : SESS_DATA_RECV_MAX, 0);
+		io_uring_sqe_set_data64(sqe, uop_pack(UOP_RECV_SPOOL, s->slot, s->gen));
+	} else {
+		io_uring_prep_recv(sqe, s->fd, NULL, s->sh->br_size, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = 0;
+		io_uring_sqe_set_data64(sqe, uop_pack(UOP_RECV, s->slot, s->gen));
+	}
+	s->flags |= SESS_F_RECV_ARMED;
+	s->inflight++;
+}
+
+/* After input was processed: send replies, re-arm the deadline and recv. */
+static void
+sess_after_input(struct session *s)
+{
+	struct shard *sh = s->sh;
+
+	sess_flush(s);
+	if (s->conn != CONN_OPEN)
+		return;
+	switch (s->rx) {
+	case RX_COMMAND:
+		timer_arm(&sh->timers, &s->timer, TIMER_COMMAND, sh->now_ms);
+		break;
+	case RX_DATA:
+	case RX_BDAT:
+		timer_arm(&sh->timers, &s->timer, TIMER_DATA, sh->now_ms);
+		break;
+	case RX_PAUSED:
+		timer_disarm(&s->timer); /* the upstream's own deadline applies */
+		return;
+	}
+	if (s->held == NULL && !(s->flags & SESS_F_OUT_BLOCKED))
+		sess_arm_recv(s);
+}
+
+/* A protocol error by the client: count it, and hang up after too many. */
+static void
+sess_error(struct session *s, const char *reply)
+{
+	sess_reply(s, reply);
+	s->errors++;
+	shard_count(&s->sh->stats.glitches, 1);
+	if (s->errors >= s->sh->cfg->max_errors) {
+		sess_replyf(s, "421 4.7.0 %s Error: too many errors", s->sh->cfg->hostname);
+		sess_close(s, "too many errors");
+	}
+}
+
+/* --- transaction --- */
+
+/* Start a transaction (MAIL). NULL when the pool is exhausted. */
+static struct smtp_tx *
+sess_tx_begin(struct session *s)
+{
+	uint32_t slot;
+	struct smtp_tx *tx = pool_get(&s->sh->txs, &slot);
+
+	if (tx == NULL)
+		return NULL;
+	tx->slot = slot;
+	tx->started_ns = timer_now_ns();
+	s->tx = tx;
+	return tx;
+}
+
+/*
+ * The transaction ended with `reply` (already queued for the client), or
+ * was abandoned (reply NULL): log it, close it upstream if it is still
+ * open there, and free it.
+ */
+static void
+sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t len)
+{
+	struct smtp_tx *tx = s->tx;
+
+	sess_log_tx(s, outcome, reply, len);
+	s->ntx++;
+	if (tx->spool != NULL)
+		spool_put(&s->sh->spools, tx->spool);
+	if (s->up != NULL && up_is_usable(s->up))
+		up_rset(s->up);
+	pool_put(&s->sh->txs, tx->slot);
+	s->tx = NULL;
+	if (s->state != SMTP_S_HELO && s->state != SMTP_S_QUIT)
+		s->state = SMTP_S_IDLE;
+}
+
+/* Keep an accepted recipient for the transaction's log line. */
+static void
+sess_tx_note_rcpt(struct smtp_tx *tx)
+{
+	size_t n = strlen(tx->rcpt) + 1;
+
+	if (n > sizeof(tx->rcpts) - tx->rcpts_len) {
+		tx->rcpts_truncated = true; /* the count in the log line stays exact */
+		return;
+	}
+	memcpy(tx->rcpts + tx->rcpts_len, tx->rcpt, n);
+	tx->rcpts_len += (uint32_t)n;
+}
+
+static void
+sess_pause(struct session *s, enum sess_wait w)
+{
+	s->rx = RX_PAUSED;
+	s->wait = (uint8_t)w;
+}
+
+static void
+sess_unpause(struct session *s)
+{
+	s->rx = RX_COMMAND;
+	s->wait = WAIT_NONE;
+}
+
+/* Copy a span of the command line into a NUL-terminated buffer. */
+static bool
+span_copy(char *dst, size_t cap, const char *line, struct span sp)
+{
+	if (sp.len >= cap)
+		return false;
+	memcpy(dst, line + sp.off, sp.len);
+	dst[sp.len] = '\0';
+	return true;
+}
+
+/* --- commands --- */
+
+static void
+cmd_helo(struct session *s, const char *line, const struct smtp_cmd *c, bool esmtp)
+{
+	const struct config *cfg = s->sh->cfg;
+
+	if (s->tx != NULL)
+		sess_tx_end(s, "aborted", NULL, 0); /* RFC 5321 4.1.4: EHLO resets */
+	if (!span_copy(s->helo, sizeof(s->helo), line, c->arg)) {
+		sess_error(s, "501 5.5.4 Syntax: EHLO hostname");
+		return;
+	}
+	s->state = SMTP_S_IDLE;
+	if (!esmtp) {
+		s->flags &= (uint16_t)~SESS_F_ESMTP;
+		sess_replyf(s, "250 %s", cfg->hostname);
+		return;
+	}
+	s->flags |= SESS_F_ESMTP;
+	sess_replyf(s, "250-%s", cfg->hostname);
+	sess_reply(s, "250-PIPELINING");
+	sess_replyf(s, "250-SIZE %llu", (unsigned long long)cfg->max_message_size);
+	sess_reply(s, "250-8BITMIME");
+	sess_reply(s, "250-SMTPUTF8");
+	sess_reply(s, "250-ENHANCEDSTATUSCODES");
+	sess_reply(s, "250 CHUNKING");
+}
+
+static void
+cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	const struct config *cfg = s->sh->cfg;
+	struct smtp_mail_params mp;
+	struct smtp_tx *tx;
+	const char *reply;
+
+	if (s->state == SMTP_S_HELO) {
+		sess_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->tx != NULL) {
+		sess_error(s, "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (smtp_cmd_mail_params(line, c, &mp, &reply) < 0) {
+		sess_error(s, reply);
+		return;
+	}
+	if (mp.has_size && mp.size > cfg->max_message_size) {
+		sess_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		return;
+	}
+	if (c->path.len >= sizeof(tx->from)) {
+		sess_error(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	if ((tx = sess_tx_begin(s)) == NULL) {
+		sess_reply(s, "452 4.3.1 Insufficient system resources");
+		return;
+	}
+	span_copy(tx->from, sizeof(tx->from), line, c->path);
+	tx->smtputf8 = mp.smtputf8;
+	tx->body_8bit = mp.body == SMTP_BODY_8BITMIME;
+	tx->declared_size = mp.has_size ? mp.size : 0;
+	s->state = SMTP_S_MAIL;
+	sess_reply(s, "250 2.1.0 Ok");
+}
+
+static void
+cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *reply;
+	int err;
+
+	if (tx == NULL) {
+		sess_error(s, "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (smtp_cmd_rcpt_params(line, c, &reply) < 0) {
+		sess_error(s, reply);
+		return;
+	}
+	if (c->addr.utf8 && !tx->smtputf8) {
+		sess_reply(s, "553 5.6.7 Non-ASCII address needs MAIL FROM with SMTPUTF8");
+		return;
+	}
+	if (tx->nrcpt >= s->sh->cfg->max_recipients) {
+		sess_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (!span_copy(tx->rcpt, sizeof(tx->rcpt), line, c->path)) {
+		sess_error(s, "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	tx->nrcpt++;
+	if (tx->up_lost) {
+		tx->nrejected++;
+		sess_reply(s, "451 4.4.2 Upstream connection lost, try again later");
+		return;
+	}
+	if (s->up == NULL || !up_is_usable(s->up)) {
+		if (s->up != NULL) {
+			up_release(s->up);
+			s->up = NULL;
+		}
+		err = up_open(s->sh, s, &s->up);
+		if (err < 0) {
+			tx->nrejected++;
+			sess_reply(s, "451 4.3.0 Upstream unavailable, try again later");
+			return;
+		}
+	}
+	sess_pause(s, WAIT_RCPT);
+	up_rcpt(s->up, s);
+}
+
+/* Start receiving content: DATA or the first BDAT of a transaction. */
+static bool
+sess_spool_start(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct config *cfg = s->sh->cfg;
+
+	if (tx->spool != NULL)
+		return true;
+	tx->spool = spool_get(&s->sh->spools);
+	if (tx->spool == NULL) {
+		sess_reply(s, "452 4.3.1 Insufficient system storage");
+		return false;
+	}
+	tx->spool_overflow = false;
+	smtp_data_init(&tx->data, cfg->max_message_size, cfg->max_data_line_length - 2);
+	smtp_stuff_init(&tx->stuff, cfg->max_message_size);
+	return true;
+}
+
+/* Why no content may follow now, or NULL when it may. */
+static const char *
+sess_content_refusal(const struct session *s)
+{
+	const struct smtp_tx *tx = s->tx;
+
+	if (tx == NULL)
+		return "503 5.5.1 Error: need MAIL command";
+	if (tx->up_lost)
+		return "451 4.4.2 Upstream connection lost, try again later";
+	if (tx->naccepted == 0)
+		return tx->nrcpt == 0 ? "503 5.5.1 Error: need RCPT command"
+				      : "554 5.5.1 Error: no valid recipients";
+	return NULL;
+}
+
+static void
+cmd_data(struct session *s)
+{
+	const char *refusal = sess_content_refusal(s);
+
+	if (s->tx != NULL && s->tx->bdat_seen) {
+		sess_error(s, "503 5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	if (refusal != NULL) {
+		sess_error(s, refusal);
+		return;
+	}
+	if (!sess_spool_start(s))
+		return;
+	s->rx = RX_DATA;
+	sess_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+cmd_bdat(struct session *s, const struct smtp_cmd *c)
+{
+	const char *refusal = sess_content_refusal(s);
+
+	/* RFC 3030 2: the octets follow the command whatever we answer, so a
+	 * refused chunk is read and thrown away; its reply goes out at once */
+	s->bdat_left = c->bdat_size;
+	s->bdat_last = c->bdat_last;
+	s->flags &= (uint16_t)~SESS_F_BDAT_SINK;
+	if (refusal != NULL) {
+		s->flags |= SESS_F_BDAT_SINK;
+		sess_error(s, refusal);
+	} else if (!sess_spool_start(s)) {
+		s->flags |= SESS_F_BDAT_SINK;
+	} else {
+		s->tx->bdat_seen = true;
+	}
+	if (s->conn == CONN_OPEN)
+		s->rx = RX_BDAT; /* a 0-octet chunk completes in the pump at once */
+}
+
+static void
+cmd_rset(struct session *s)
+{
+	if (s->tx != NULL)
+		sess_tx_end(s, "aborted", NULL, 0);
+	sess_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+sess_command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd c;
+
+	if (smtp_cmd_parse(line, len, &c) < 0) {
+		sess_error(s, c.reply);
+		return;
+	}
+	switch (c.verb) {
+	case SMTP_V_HELO:
+	case SMTP_V_EHLO:
+		cmd_helo(s, line, &c, c.verb == SMTP_V_EHLO);
+		break;
+	case SMTP_V_MAIL:
+		cmd_mail(s, line, &c);
+		break;
+	case SMTP_V_RCPT:
+		cmd_rcpt(s, line, &c);
+		break;
+	case SMTP_V_DATA:
+		cmd_data(s);
+		break;
+	case SMTP_V_BDAT:
+		cmd_bdat(s, &c);
+		break;
+	case SMTP_V_RSET:
+		cmd_rset(s);
+		break;
+	case SMTP_V_NOOP:
+		sess_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_V_VRFY:
+		sess_reply(
+		    s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+		break;
+	case SMTP_V_HELP:
+		sess_reply(s, "214 2.0.0 See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT "
+			      "RSET NOOP VRFY QUIT");
+		break;
+	case SMTP_V_QUIT:
+		sess_replyf(s, "221 2.0.0 %s closing connection", s->sh->cfg->hostname);
+		s->state = SMTP_S_QUIT;
+		sess_close(s, "quit");
+		break;
+	case SMTP_V_EXPN:
+	case SMTP_V_STARTTLS:
+	case SMTP_V_AUTH:
+		sess_error(s, "502 5.5.1 Error: command not implemented");
+		break;
+	case SMTP_V_UNKNOWN:
+	case SMTP_V__COUNT:
+		sess_error(s, "500 5.5.1 Error: command not recognized");
+		break;
+	}
+}
+
+/* --- end of content --- */
+
+static void
+sess_spool_emit(void *arg, const char *p, size_t n)
+{
+	struct smtp_tx *tx = arg;
+
+	if (!tx->spool_overflow && !spool_append(tx->spool, p, n))
+		tx->spool_overflow = true;
+}
+
+/* Build the trace header (RFC 5321 4.4) for the message being relayed. */
+static size_t
+sess_received(struct session *s, char *buf, size_t cap)
+{
+	const struct smtp_tx *tx = s->tx;
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	const char *with = tx->smtputf8 ? "UTF8SMTP" : (s->flags & SESS_F_ESMTP) ? "ESMTP" : "SMTP";
+	int n;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	if (tx->naccepted == 1)
+		n = snprintf(buf, cap,
+			     "Received: from %s ([%s])\r\n\tby %s (sluice) with %s id %s.%u\r\n"
+			     "\tfor <%s>; %s\r\n",
+			     s->helo, s->peer_ip, s->sh->cfg->hostname, with, s->idtext, s->ntx,
+			     tx->rcpt, date);
+	else
+		n = snprintf(buf, cap,
+			     "Received: from %s ([%s])\r\n\tby %s (sluice) with %s id %s.%u;\r\n"
+			     "\t%s\r\n",
+			     s->helo, s->peer_ip, s->sh->cfg->hostname, with, s->idtext, s->ntx,
+			     date);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return (size_t)n;
+}
+
+/* The client's content is complete: refuse it, or hand it to the upstream. */
+static void
+sess_end_of_content(struct session *s, unsigned err)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *reply = NULL;
+	char hdr[1024];
+	size_t hdrlen;
+
+	s->rx = RX_COMMAND;
+	shard_count(&s->sh->stats.bytes_in, tx->spool ? tx->spool->len : 0);
+	if (err & (SMTP_DATA_E_BARE_LF | SMTP_DATA_E_BARE_CR))
+		reply = "554 5.6.0 Error: bare CR or LF in message content (see RFC 5321 2.3.8)";
+	else if ((err & SMTP_DATA_E_TOO_BIG) || tx->spool_overflow)
+		reply = "552 5.3.4 Message size exceeds fixed limit";
+	else if (err & SMTP_DATA_E_LINE_TOO_LONG)
+		reply = "552 5.3.4 Message line too long";
+	else if (s->up == NULL || !up_is_usable(s->up) || tx->up_lost)
+		reply = "451 4.4.2 Upstream connection lost, try again later";
+	if (reply != NULL) {
+		sess_reply(s, reply);
+		shard_count(&s->sh->stats.tx_rejected, 1);
+		sess_tx_end(s, "rejected", reply, strlen(reply));
+		return;
+	}
+	hdrlen = sess_received(s, hdr, sizeof(hdr));
+	sess_pause(s, WAIT_DOT);
+	up_data(s->up, hdr, hdrlen, tx->spool);
+	tx->spool = NULL; /* the upstream owns it now */
+}
+
+static void
+sess_bdat_chunk_done(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	s->rx = RX_COMMAND;
+	if (s->flags & SESS_F_BDAT_SINK) {
+		/* refused when the command arrived; LAST ends the transaction */
+		s->flags &= (uint16_t)~SESS_F_BDAT_SINK;
+		if (s->bdat_last && tx != NULL)
+			sess_tx_end(s, "rejected", NULL, 0);
+		return;
+	}
+	if (!s->bdat_last) {
+		sess_replyf(s, "250 2.0.0 %llu octets received",
+			    (unsigned long long)tx->stuff.size);
+		return;
+	}
+	smtp_stuff_finish(&tx->stuff, sess_spool_emit, tx);
+	sess_end_of_content(s, tx->stuff.err);
+}
+
+/* --- the input pump --- */
+
+static size_t
+sess_process(struct session *s, const char *p, size_t n)
+{
+	const struct config *cfg = s->sh->cfg;
+	size_t done = 0;
+
+	while (s->conn == CONN_OPEN) {
+		size_t k;
+
+		if (s->rx == RX_PAUSED)
+			break;
+		if (sess_out_room(s) < SESS_REPLY_RESERVE && (s->flags & SESS_F_SENDING)) {
+			s->flags |= SESS_F_OUT_BLOCKED;
+			break;
+		}
+		if (sess_out_room(s) < SESS_REPLY_RESERVE)
+			sess_flush(s);
+		if (done == n && !(s->rx == RX_BDAT && s->bdat_left == 0))
+			break;
+
+		switch (s->rx) {
+		case RX_COMMAND: {
+			enum smtp_line_status st;
+			const char *line;
+			size_t len;
+
+			k = smtp_line_feed(&s->line, p + done, n - done, cfg->max_line_length, &st,
+					   &line, &len);
+			done += k;
+			switch (st) {
+			case SMTP_LINE_AGAIN:
+				break;
+			case SMTP_LINE_OK:
+				sess_command(s, line, len);
+				break;
+			case SMTP_LINE_TOO_LONG:
+				sess_error(s, "500 5.5.2 Error: line too long");
+				break;
+			case SMTP_LINE_BARE_LF:
+			case SMTP_LINE_BARE_CR:
+				sess_error(s, "500 5.5.2 Error: bare CR or LF in command (see RFC "
+					      "5321 2.3.8)");
+				break;
+			}
+			break;
+		}
+		case RX_DATA: {
+			struct smtp_tx *tx = s->tx;
+
+			k = smtp_data_feed(&tx->data, p + done, n - done, NULL, NULL);
+			/* the spool keeps the wire form: still stuffed, terminator included */
+			sess_spool_emit(tx, p + done, k);
+			done += k;
+			if (tx->data.done)
+				sess_end_of_content(s, tx->data.err);
+			break;
+		}
+		case RX_BDAT:
+			k = n - done < s->bdat_left ? n - done : (size_t)s->bdat_left;
+			if (!(s->flags & SESS_F_BDAT_SINK))
+				smtp_stuff_feed(&s->tx->stuff, p + done, k, sess_spool_emit, s->tx);
+			s->bdat_left -= k;
+			done += k;
+			if (s->bdat_left == 0)
+				sess_bdat_chunk_done(s);
+			break;
+		case RX_PAUSED:
+			break;
+		}
+	}
+	return done;
+}
+
+/* Keep input the pump could not take now; it runs again on resume. */
+static void
+sess_hold(struct session *s, const char *p, size_t n)
+{
+	BUG_ON(s->held != NULL);
+	s->held = chunk_get_size(&s->sh->chunks, n);
+	if (s->held == NULL) {
+		sess_close(s, "out of input buffers");
+		return;
+	}
+	memcpy(s->held->data, p, n);
+	s->held->len = (uint32_t)n;
+}
+
+/* Run the pump over held input after an async answer or freed output room. */
+static void
+sess_resume(struct session *s)
+{
+	s->flags &= (uint16_t)~SESS_F_OUT_BLOCKED;
+	if (s->held != NULL) {
+		struct chunk *h = s->held;
+		size_t k = sess_process(s, h->data + h->off, h->len - h->off);
+
+		h->off += (uint32_t)k;
+		if (h->off == h->len && s->held == h) {
+			chunk_put(&s->sh->chunks, h);
+			s->held = NULL;
+		}
+	} else if (s->rx == RX_BDAT && s->bdat_left == 0) {
+		sess_process(s, NULL, 0);
+	}
+	sess_after_input(s);
+}
+
+void
+sess_on_recv(struct shard *sh, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct session *s = sess_lookup(sh, uop_slot(ud), uop_gen(ud));
+	bool has_buf = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
+	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	size_t n, k;
+	const char *p;
+
+	if (s == NULL) {
+		if (has_buf)
+			shard_buf_put(sh, bid);
+		shard_count(&sh->stats.stale_cqes, 1);
+		return;
+	}
+	s->inflight--;
+	s->flags &= (uint16_t)~SESS_F_RECV_ARMED;
+	if (cqe->res == -ENOBUFS) {
+		/* every provided buffer is in use: retry on the next tick */
+		shard_count(&sh->stats.enobufs, 1);
+		s->flags |= SESS_F_OUT_BLOCKED;
+		return;
+	}
+	if (cqe->res <= 0 || s->conn != CONN_OPEN) {
+		if (has_buf)
+			shard_buf_put(sh, bid);
+		sess_close(s, cqe->res == 0 ? "client closed" : "recv error");
+		sess_maybe_free(s); /* sess_close() does nothing if already closing */
+		return;
+	}
+	BUG_ON(!has_buf || s->held != NULL);
+	n = (size_t)cqe->res;
+	p = sh->br_mem + (size_t)bid * sh->br_size;
+	s->bytes_in += n;
+	k = sess_process(s, p, n);
+	if (k < n && s->conn == CONN_OPEN)
+		sess_hold(s, p + k, n - k); /* paused or output-blocked */
+	shard_buf_put(sh, bid);
+	sess_after_input(s);
+}
+
+void
+sess_on_recv_spool(struct shard *sh, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct session *s = sess_lookup(sh, uop_slot(ud), uop_gen(ud));
+	struct smtp_tx *tx;
+	const char *p;
+	size_t n, k;
+
+	if (s == NULL) {
+		shard_count(&sh->stats.stale_cqes, 1);
+		return;
+	}
+	s->inflight--;
+	s->flags &= (uint16_t)~SESS_F_RECV_ARMED;
+	if (cqe->res <= 0 || s->conn != CONN_OPEN) {
+		sess_close(s, cqe->res == 0 ? "client closed" : "recv error");
+		sess_maybe_free(s); /* sess_close() does nothing if already closing */
+		return;
+	}
+	tx = s->tx;
+	n = (size_t)cqe->res;
+	p = tx->spool->base + tx->spool->len;
+	s->bytes_in += n;
+	/* the bytes are in place already: scan them and keep what is message */
+	k = smtp_data_feed(&tx->data, p, n, NULL, NULL);
+	spool_commit(tx->spool, k);
+	if (k < n)
+		sess_hold(s, p + k, n - k); /* pipelined commands after the "." */
+	if (tx->data.done)
+		sess_end_of_content(s, tx->data.err);
+	sess_resume(s);
+}
+
+void
+sess_on_send(struct shard *sh, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct session *s = sess_lookup(sh, uop_slot(ud), uop_gen(ud));
+	struct chunk *c;
+
+	if (s == NULL) {
+		shard_count(&sh->stats.stale_cqes, 1);
+		return;
+	}
+	s->inflight--;
+	s->flags &= (uint16_t)~SESS_F_SENDING;
+	c = s->sending;
+	if (cqe->res < 0) {
+		sess_close(s, "send error");
+		sess_maybe_free(s);
+		return;
+	}
+	c->off += (uint32_t)cqe->res;
+	if (c->off < c->len) {
+		/* short send: the rest goes first, ahead of anything newer */
+		struct io_uring_sqe *sqe = shard_sqe(sh);
+
+		io_uring_prep_send(sqe, s->fd, c->data + c->off, c->len - c->off, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, uop_pack(UOP_SEND, s->slot, s->gen));
+		s->flags |= SESS_F_SENDING;
+		s->inflight++;
+		return;
+	}
+	chunk_put(&sh->chunks, c);
+	s->sending = NULL;
+	sess_flush(s);
+	if (s->conn == CONN_CLOSING) {
+		if (!(s->flags & SESS_F_SENDING))
+			sess_shutdown(s);
+		sess_maybe_free(s);
+		return;
+	}
+	if (s->flags & SESS_F_OUT_BLOCKED)
+		sess_resume(s);
+}
+
+void
+sess_on_timer(struct session *s)
+{
+	const char *where = s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx];
+
+	sess_replyf(s, "421 4.4.2 %s Error: timeout exceeded after %s", s->sh->cfg->hostname,
+		    where);
+	sess_close(s, "timeout");
+}
+
+void
+sess_drain(struct session *s, bool force)
+{
+	if (s->conn != CONN_OPEN)
+		return;
+	if (!force && (s->rx == RX_DATA || s->rx == RX_BDAT || s->rx == RX_PAUSED)) {
+		s->flags |= SESS_F_DRAIN; /* after this transaction's reply */
+		return;
+	}
+	sess_replyf(s, "421 4.3.2 %s Service shutting down, try again later", s->sh->cfg->hostname);
+	sess_close(s, "shutdown");
+}
+
+/* A drained session whose transaction just ended says goodbye. */
+static void
+sess_check_drain(struct session *s)
+{
+	if ((s->flags & SESS_F_DRAIN) && s->rx == RX_COMMAND)
+		sess_drain(s, true);
+}
+
+/* --- upstream answers --- */
+
+/* Relay an upstream reply verbatim (multi-line replies included). */
+static void
+sess_relay(struct session *s, const struct smtp_reply *r)
+{
+	sess_out(s, r->text, r->len);
+}
+
+void
+sess_up_rcpt_reply(struct session *s, const struct smtp_reply *r)
+{
+	struct smtp_tx *tx = s->tx;
+
+	BUG_ON(s->wait != WAIT_RCPT);
+	sess_unpause(s);
+	sess_relay(s, r);
+	if (r->code / 100 == 2) {
+		tx->naccepted++;
+		s->state = SMTP_S_RCPT;
+		sess_tx_note_rcpt(tx);
+	} else {
+		tx->nrejected++;
+	}
+	sess_resume(s);
+}
+
+void
+sess_up_data_reply(struct session *s, const struct smtp_reply *r)
+{
+	bool ok = r->code / 100 == 2;
+
+	BUG_ON(s->wait != WAIT_DOT);
+	sess_unpause(s);
+	sess_relay(s, r);
+	shard_count(ok ? &s->sh->stats.tx_accepted : &s->sh->stats.tx_rejected, 1);
+	sess_tx_end(s, ok ? "accepted" : "rejected", r->text, r->len);
+	sess_check_drain(s);
+	if (s->conn == CONN_OPEN)
+		sess_resume(s);
+}
+
+void
+sess_up_failed(struct session *s, const char *reply)
+{
+	enum sess_wait w = (enum sess_wait)s->wait;
+
+	s->up = NULL; /* it frees itself */
+	if (s->tx != NULL && s->tx->naccepted != 0)
+		s->tx->up_lost = true;
+	if (w == WAIT_NONE)
+		return;
+	sess_unpause(s);
+	sess_reply(s, reply);
+	if (w == WAIT_RCPT) {
+		s->tx->nrejected++;
+	} else {
+		shard_count(&s->sh->stats.tx_rejected, 1);
+		sess_tx_end(s, "rejected", reply, strlen(reply));
+		sess_check_drain(s);
+	}
+	if (s->conn == CONN_OPEN)
+		sess_resume(s);
+}
+
+/* --- accept --- */
+
+void
+sess_accept(struct shard *sh, int fd, const struct sockaddr_storage *peer)
+{
+	const struct config *cfg = sh->cfg;
+	struct session *s;
+	uint32_t slot;
+	int one = 1;
+
+	if (sh->draining) {
+		close(fd);
+		shard_count(&sh->stats.refused, 1);
+		return;
+	}
+	if (!ipcount_add(&sh->ipcount, peer, cfg->max_connections_per_ip)) {
+		static const char msg[] = "421 4.7.0 Too many connections from your address\r\n";
+
+		/* a fresh socket's send buffer is empty: this cannot block */
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		shard_count(&sh->stats.refused, 1);
+		return;
+	}
+	s = pool_get(&sh->sessions, &slot);
+	if (s == NULL) {
+		static const char msg[] = "421 4.3.2 Too many sessions, try again later\r\n";
+
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		ipcount_del(&sh->ipcount, peer);
+		shard_count(&sh->stats.refused, 1);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->sh = sh;
+	s->slot = slot;
+	s->gen = pool_gen(&sh->sessions, slot);
+	s->fd = fd;
+	s->conn = CONN_OPEN;
+	s->state = SMTP_S_HELO;
+	s->rx = RX_COMMAND;
+	s->id = (uint64_t)sh->id << 48 | ++sh->next_sess_id;
+	s->started_ns = timer_now_ns();
+	snprintf(s->idtext, sizeof(s->idtext), "%016llx", (unsigned long long)s->id);
+	s->peer = *peer;
+	if (peer->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)peer;
+
+		if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+			inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], s->peer_ip,
+				  sizeof(s->peer_ip));
+		else
+			inet_ntop(AF_INET6, &a6->sin6_addr, s->peer_ip, sizeof(s->peer_ip));
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->peer_ip,
+			  sizeof(s->peer_ip));
+	}
+	sh->live_sessions++;
+	shard_count(&sh->stats.accepted, 1);
+	sess_replyf(s, "220 %s ESMTP sluice", cfg->hostname);
+	sess_after_input(s);
+}
+
+void
+sess_retry_recv(struct session *s)
+{
+	if (s->conn == CONN_OPEN && (s->flags & SESS_F_OUT_BLOCKED) && !(s->flags & SESS_F_SENDING))
+		sess_resume(s);
+}

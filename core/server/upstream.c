@@ -1,0 +1,539 @@
+/*
+ * upstream.c -- see upstream.h.
+ *
+ * Every reply is matched to the oldest command still waiting for one
+ * (RFC 2920 keeps replies in command order). With PIPELINING, MAIL and the
+ * first RCPT leave in one send; without it, RCPT waits for MAIL's reply.
+ * If MAIL is refused, the client's RCPT gets MAIL's reply (it says why),
+ * not the 503 that a pipelined RCPT earns behind a refused MAIL.
+ */
+#include "core/server/upstream.h"
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/server/session.h"
+#include "core/server/shard.h"
+#include "core/uop.h"
+
+static void up_submit_cmds(struct upstream *up);
+static void up_maybe_free(struct upstream *up);
+
+static struct session *
+up_session(const struct upstream *up)
+{
+	if (!up->attached)
+		return NULL;
+	return sess_lookup(up->sh, up->sess_slot, up->sess_gen);
+}
+
+static void
+up_push_expect(struct upstream *up, enum up_expect e)
+{
+	BUG_ON(up->exp_len >= UP_MAX_EXPECT);
+	up->expect[(up->exp_head + up->exp_len) % UP_MAX_EXPECT] = (uint8_t)e;
+	up->exp_len++;
+	timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
+}
+
+static bool
+up_pop_expect(struct upstream *up, enum up_expect *e)
+{
+	if (up->exp_len == 0)
+		return false;
+	*e = (enum up_expect)up->expect[up->exp_head];
+	up->exp_head = (uint8_t)((up->exp_head + 1) % UP_MAX_EXPECT);
+	up->exp_len--;
+	return true;
+}
+
+/* Queue a command line (CRLF added). Sizes are bounded by the callers. */
+static void up_queue(struct upstream *up, enum up_expect e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+up_queue(struct upstream *up, enum up_expect e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(up->cmd + up->cmd_len, sizeof(up->cmd) - up->cmd_len, fmt, ap);
+	va_end(ap);
+	BUG_ON(n < 0 || (size_t)n + 2 > sizeof(up->cmd) - up->cmd_len);
+	up->cmd_len += (uint32_t)n;
+	memcpy(up->cmd + up->cmd_len, "\r\n", 2);
+	up->cmd_len += 2;
+	up_push_expect(up, e);
+}
+
+static void
+up_arm_recv(struct upstream *up)
+{
+	struct io_uring_sqe *sqe;
+
+	if (up->recv_armed || up->state == UP_DEAD)
+		return;
+	sqe = shard_sqe(up->sh);
+	io_uring_prep_recv(sqe, up->fd, up->rbuf, sizeof(up->rbuf), 0);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_RECV, up->slot, up->gen));
+	up->recv_armed = true;
+	up->inflight++;
+}
+
+/* Abort the connection: pending operations end, then the slot is freed. */
+static void
+up_kill(struct upstream *up)
+{
+	if (up->state == UP_DEAD)
+		return;
+	up->state = UP_DEAD;
+	timer_disarm(&up->timer);
+	shutdown(up->fd, SHUT_RDWR);
+	up_maybe_free(up);
+}
+
+/* The upstream failed: tell the session (if any) and abort. */
+static void
+up_fail(struct upstream *up, const char *why, const char *reply)
+{
+	struct session *sess = up_session(up);
+
+	if (up->state == UP_DEAD)
+		return;
+	up->fail_reason = why;
+	shard_count(&up->sh->stats.upstream_errors, 1);
+	up->attached = false;
+	up_kill(up);
+	if (sess != NULL)
+		sess_up_failed(sess, reply);
+}
+
+int
+up_open(struct shard *sh, struct session *sess, struct upstream **out)
+{
+	const struct config *cfg = sh->cfg;
+	struct io_uring_sqe *sqe;
+	struct upstream *up;
+	uint32_t slot;
+	int one = 1;
+	int fd;
+
+	fd = socket(cfg->upstream_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	up = pool_get(&sh->upstreams, &slot);
+	if (up == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	up->sh = sh;
+	up->slot = slot;
+	up->gen = pool_gen(&sh->upstreams, slot);
+	up->sess_slot = sess->slot;
+	up->sess_gen = sess->gen;
+	up->attached = true;
+	up->fd = fd;
+	up->state = UP_CONNECTING;
+	sh->live_upstreams++;
+
+	sqe = shard_sqe(sh);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&cfg->upstream_addr,
+			      cfg->upstream_len);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_CONNECT, up->slot, up->gen));
+	up->inflight++;
+	timer_arm(&sh->timers, &up->timer, TIMER_UPSTREAM, sh->now_ms);
+	*out = up;
+	return 0;
+}
+
+static void
+up_submit_cmds(struct upstream *up)
+{
+	struct io_uring_sqe *sqe;
+
+	if (up->sending || up->cmd_off == up->cmd_len || up->state == UP_DEAD)
+		return;
+	sqe = shard_sqe(up->sh);
+	up->cmd_sending = up->cmd_len - up->cmd_off;
+	io_uring_prep_send(sqe, up->fd, up->cmd + up->cmd_off, up->cmd_sending, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_SEND, up->slot, up->gen));
+	up->sending = true;
+	up->inflight++;
+}
+
+static void
+up_submit_body(struct upstream *up)
+{
+	struct io_uring_sqe *sqe = shard_sqe(up->sh);
+
+	up->msg.msg_iov = up->iov;
+	up->msg.msg_iovlen = up->iov[0].iov_len != 0 ? 2 : 1;
+	if (up->iov[0].iov_len == 0)
+		up->msg.msg_iov = &up->iov[1];
+	if (up->sh->cfg->send_mode == CONFIG_SEND_ZEROCOPY) {
+		io_uring_prep_sendmsg_zc(sqe, up->fd, &up->msg, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_SENDZC, up->slot, up->gen));
+		up->zc_notifs++;
+	} else {
+		io_uring_prep_sendmsg(sqe, up->fd, &up->msg, MSG_NOSIGNAL);
+		io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_SEND, up->slot, up->gen));
+	}
+	up->sending = true;
+	up->inflight++;
+	timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
+}
+
+/* Send what the session is waiting for, as far as the upstream's state allows. */
+static void
+up_kick(struct upstream *up)
+{
+	struct session *sess = up_session(up);
+	const struct smtp_tx *tx;
+
+	if (sess == NULL || sess->tx == NULL || up->state != UP_READY || !up->rcpt_pending)
+		return;
+	tx = sess->tx;
+	if (!up->tx_open) {
+		if (!up->mail_inflight) {
+			char size[32] = "";
+
+			if (tx->declared_size != 0 && up->caps.size)
+				snprintf(size, sizeof(size), " SIZE=%llu",
+					 (unsigned long long)tx->declared_size);
+			up_queue(up, EXP_MAIL, "MAIL FROM:<%s>%s%s%s", tx->from, size,
+				 tx->body_8bit && up->caps.eightbitmime ? " BODY=8BITMIME" : "",
+				 tx->smtputf8 && up->caps.smtputf8 ? " SMTPUTF8" : "");
+			up->mail_inflight = true;
+			up->mail_failed = false;
+		}
+		if (!up->caps.pipelining) {
+			up_submit_cmds(up);
+			return;
+		}
+	}
+	up_queue(up, EXP_RCPT, "RCPT TO:<%s>", tx->rcpt);
+	up->rcpt_pending = false;
+	up_submit_cmds(up);
+}
+
+void
+up_rcpt(struct upstream *up, const struct session *sess)
+{
+	(void)sess;
+	BUG_ON(up->rcpt_pending);
+	up->rcpt_pending = true;
+	up_kick(up);
+}
+
+void
+up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool)
+{
+	BUG_ON(hdrlen > sizeof(up->hdr) || up->spool != NULL);
+	memcpy(up->hdr, hdr, hdrlen);
+	up->iov[0].iov_base = up->hdr;
+	up->iov[0].iov_len = hdrlen;
+	up->iov[1].iov_base = spool->base;
+	up->iov[1].iov_len = spool->len;
+	up->spool = spool;
+	up_queue(up, EXP_DATA, "DATA");
+	up_submit_cmds(up);
+}
+
+void
+up_rset(struct upstream *up)
+{
+	up->rcpt_pending = false;
+	if (!up->tx_open && !up->mail_inflight)
+		return;
+	if (up->state != UP_READY) {
+		up_kill(up);
+		return;
+	}
+	up_queue(up, EXP_RSET, "RSET");
+	up->tx_open = false;
+	up->mail_inflight = false;
+	up_submit_cmds(up);
+}
+
+bool
+up_is_usable(const struct upstream *up)
+{
+	return up->state != UP_DEAD && up->state != UP_QUIT;
+}
+
+void
+up_release(struct upstream *up)
+{
+	up->attached = false;
+	if (up->state == UP_READY && up->exp_len == 0 && !up->sending && up->spool == NULL) {
+		up_queue(up, EXP_QUIT, "QUIT");
+		up->state = UP_QUIT;
+		up_submit_cmds(up);
+		return;
+	}
+	up_kill(up);
+}
+
+static void
+up_release_spool(struct upstream *up)
+{
+	if (up->spool == NULL || up->sending || up->zc_notifs != 0)
+		return;
+	spool_put(&up->sh->spools, up->spool);
+	up->spool = NULL;
+}
+
+static void
+up_maybe_free(struct upstream *up)
+{
+	struct shard *sh = up->sh;
+
+	/* idempotent: a freed upstream's generation no longer matches its slot */
+	if (pool_gen(&sh->upstreams, up->slot) != up->gen)
+		return;
+	if (up->state != UP_DEAD || up->inflight != 0)
+		return;
+	timer_disarm(&up->timer);
+	up_release_spool(up);
+	BUG_ON(up->spool != NULL);
+	close(up->fd);
+	up->fd = -1;
+	sh->live_upstreams--;
+	pool_put(&sh->upstreams, up->slot);
+}
+
+static bool
+reply_is(const struct smtp_reply *r, unsigned cls)
+{
+	return r->code / 100 == cls;
+}
+
+/* One complete reply from the upstream; matched to the oldest command. */
+static void
+up_on_reply(struct upstream *up)
+{
+	struct smtp_reply *r = &up->reply;
+	struct session *sess;
+	enum up_expect e;
+
+	if (!up_pop_expect(up, &e)) {
+		up_fail(up, "unexpected reply", "451 4.4.0 Upstream protocol error");
+		return;
+	}
+	switch (e) {
+	case EXP_GREETING:
+		if (!reply_is(r, 2)) {
+			up_fail(up, "greeting refused",
+				"451 4.4.0 Upstream refused the connection");
+			return;
+		}
+		up->state = UP_EHLO;
+		up_queue(up, EXP_EHLO, "EHLO %s", up->sh->cfg->hostname);
+		up_submit_cmds(up);
+		break;
+	case EXP_EHLO:
+	case EXP_HELO:
+		if (reply_is(r, 2)) {
+			if (e == EXP_EHLO)
+				smtp_ehlo_caps_parse(r, &up->caps);
+			up->state = UP_READY;
+			up_kick(up);
+		} else if (e == EXP_EHLO && reply_is(r, 5)) {
+			up->state = UP_HELO;
+			up_queue(up, EXP_HELO, "HELO %s", up->sh->cfg->hostname);
+			up_submit_cmds(up);
+		} else {
+			up_fail(up, "EHLO refused", "451 4.4.0 Upstream refused EHLO/HELO");
+		}
+		break;
+	case EXP_MAIL:
+		up->mail_inflight = false;
+		if (reply_is(r, 2)) {
+			up->tx_open = true;
+			up_kick(up);
+			break;
+		}
+		up->mail_failed = true;
+		up->mail_reply = *r;
+		if (up->rcpt_pending) {
+			/* not pipelined: answer the waiting RCPT with MAIL's refusal */
+			up->rcpt_pending = false;
+			up->mail_failed = false;
+			if ((sess = up_session(up)) != NULL)
+				sess_up_rcpt_reply(sess, &up->mail_reply);
+		}
+		break;
+	case EXP_RCPT:
+		if ((sess = up_session(up)) == NULL)
+			break;
+		if (up->mail_failed) {
+			up->mail_failed = false;
+			sess_up_rcpt_reply(sess, &up->mail_reply);
+		} else {
+			sess_up_rcpt_reply(sess, r);
+		}
+		break;
+	case EXP_DATA:
+		if (r->code == 354) {
+			up->state = UP_BODY;
+			up_push_expect(up, EXP_DOT);
+			up_submit_body(up);
+			break;
+		}
+		up->tx_open = false;
+		up_release_spool(up);
+		if ((sess = up_session(up)) != NULL)
+			sess_up_data_reply(sess, r);
+		break;
+	case EXP_DOT:
+		up->tx_open = false;
+		up->reused = true;
+		up->state = UP_READY;
+		up_release_spool(up);
+		if ((sess = up_session(up)) != NULL)
+			sess_up_data_reply(sess, r);
+		break;
+	case EXP_RSET:
+		if (!reply_is(r, 2))
+			up_fail(up, "RSET refused", "451 4.4.0 Upstream refused RSET");
+		break;
+	case EXP_QUIT:
+		up_kill(up);
+		break;
+	}
+}
+
+static void
+up_on_recv(struct upstream *up, int res)
+{
+	const char *p = up->rbuf;
+	size_t n;
+
+	up->recv_armed = false;
+	if (res <= 0) {
+		if (up->state == UP_QUIT || up->state == UP_DEAD)
+			up_kill(up);
+		else
+			up_fail(up, res == 0 ? "closed by upstream" : "recv failed",
+				"451 4.4.2 Upstream connection lost");
+		return;
+	}
+	n = (size_t)res;
+	while (n > 0 && up->state != UP_DEAD) {
+		enum smtp_reply_status st;
+		size_t k = smtp_reply_feed(&up->reply, p, n, &st);
+
+		p += k;
+		n -= k;
+		if (st == SMTP_REPLY_ERR) {
+			up_fail(up, "bad reply", "451 4.4.0 Upstream protocol error");
+			return;
+		}
+		if (st == SMTP_REPLY_DONE) {
+			up_on_reply(up);
+			smtp_reply_reset(&up->reply);
+		}
+	}
+	if (up->state == UP_DEAD)
+		return;
+	if (up->exp_len == 0 && !up->sending)
+		timer_disarm(&up->timer);
+	up_arm_recv(up);
+}
+
+static void
+up_on_send(struct upstream *up, const struct io_uring_cqe *cqe)
+{
+	size_t sent;
+
+	up->sending = false;
+	if (cqe->res < 0) {
+		up_fail(up, "send failed", "451 4.4.2 Upstream connection lost");
+		return;
+	}
+	sent = (size_t)cqe->res;
+	if (up->state == UP_BODY) {
+		/* a short sendmsg: skip what went out and send the rest */
+		for (int i = 0; i < 2 && sent > 0; i++) {
+			size_t k = sent < up->iov[i].iov_len ? sent : up->iov[i].iov_len;
+
+			up->iov[i].iov_base = (char *)up->iov[i].iov_base + k;
+			up->iov[i].iov_len -= k;
+			sent -= k;
+		}
+		if (up->iov[0].iov_len + up->iov[1].iov_len != 0)
+			up_submit_body(up);
+		else
+			up->state = UP_READY; /* the reply to the content comes as EXP_DOT */
+		return;
+	}
+	up->cmd_off += (uint32_t)sent;
+	if (up->cmd_off == up->cmd_len)
+		up->cmd_off = up->cmd_len = 0;
+	up_submit_cmds(up);
+}
+
+void
+up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct upstream *up = pool_lookup(&sh->upstreams, uop_slot(ud), uop_gen(ud));
+
+	if (up == NULL) {
+		shard_count(&sh->stats.stale_cqes, 1);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		up->inflight--;
+	switch (uop_kind(ud)) {
+	case UOP_UP_CONNECT:
+		if (up->state == UP_DEAD)
+			break;
+		if (cqe->res < 0) {
+			up_fail(up, "connect failed", "451 4.4.1 Upstream unreachable");
+			break;
+		}
+		up->state = UP_GREETING;
+		up_push_expect(up, EXP_GREETING);
+		up_arm_recv(up);
+		break;
+	case UOP_UP_RECV:
+		up_on_recv(up, cqe->res);
+		break;
+	case UOP_UP_SENDZC:
+		if (cqe->flags & IORING_CQE_F_NOTIF) {
+			up->zc_notifs--;
+			up_release_spool(up);
+			break;
+		}
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			up->zc_notifs--; /* no notification will follow */
+					 /* fall through */
+	case UOP_UP_SEND:
+		if (up->state == UP_DEAD) {
+			up->sending = false;
+			break;
+		}
+		up_on_send(up, cqe);
+		break;
+	default:
+		BUG_ON(1);
+	}
+	/* the handlers may have freed it, and a session may have reused the slot */
+	if (pool_lookup(&sh->upstreams, uop_slot(ud), uop_gen(ud)) == up)
+		up_maybe_free(up);
+}
+
+void
+up_on_timer(struct upstream *up)
+{
+	up_fail(up, "timeout", "451 4.4.2 Upstream timeout");
+}

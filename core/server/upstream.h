@@ -1,0 +1,127 @@
+/*
+ * upstream.h -- the SMTP client side: one connection to the relay target,
+ * owned by one client session and reused for its later transactions.
+ *
+ * The upstream speaks SMTP as a client (RFC 5321 client rules, RFC 2920
+ * pipelining when offered): greeting, EHLO (HELO if EHLO is refused),
+ * then per transaction MAIL, RCPT..., DATA, content, and RSET between
+ * transactions when one was left open. Replies are matched to commands in
+ * order through a small queue of expected replies. The session asks for
+ * actions (up_rcpt, up_data, up_rset) and gets the answers it relays
+ * through sess_up_* callbacks; it never sees upstream I/O.
+ *
+ * Lifetime: created by up_open() for a session, given back by
+ * up_release(). After release the upstream finishes what is in flight
+ * (a polite QUIT when idle), then frees itself; completions find it by
+ * (slot, generation) like sessions.
+ */
+#ifndef SLUICE_CORE_UPSTREAM_H
+#define SLUICE_CORE_UPSTREAM_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/spool.h"
+#include "core/timer.h"
+#include "proto/smtp_reply.h"
+
+struct shard;
+struct session;
+
+#define UP_MAX_EXPECT 8	   /* replies outstanding at most (MAIL + RCPT + RSET ...) */
+#define UP_CMD_BUF    2048 /* command bytes queued at most */
+#define UP_RECV_BUF   4096 /* bytes per recv */
+
+enum up_state {
+	UP_CONNECTING, /* connect SQE in flight */
+	UP_GREETING,   /* waiting for 220 */
+	UP_EHLO,       /* EHLO sent */
+	UP_HELO,       /* EHLO refused, HELO sent */
+	UP_READY,      /* greeted: transactions may run */
+	UP_BODY,       /* content being sent */
+	UP_QUIT,       /* [final] QUIT sent, closing */
+	UP_DEAD,       /* [final] failed or closed; freed at inflight == 0 */
+};
+
+enum up_expect {
+	EXP_GREETING,
+	EXP_EHLO,
+	EXP_HELO,
+	EXP_MAIL,
+	EXP_RCPT,
+	EXP_DATA,
+	EXP_DOT,
+	EXP_RSET,
+	EXP_QUIT,
+};
+
+struct upstream {
+	struct shard *sh;	       /* owning shard */
+	uint32_t slot, gen;	       /* pool identity */
+	uint32_t sess_slot, sess_gen;  /* owning session; sess_gen 0 ... see attached */
+	bool attached;		       /* a session owns us */
+	bool recv_armed;	       /* a recv SQE is in flight */
+	bool sending;		       /* a send SQE is in flight */
+	uint16_t zc_notifs;	       /* zero-copy sends whose notification is still due */
+	bool tx_open;		       /* MAIL accepted upstream */
+	bool mail_inflight;	       /* MAIL sent, reply outstanding */
+	bool mail_failed;	       /* MAIL refused in this round */
+	bool rcpt_pending;	       /* the session's RCPT waits for MAIL's reply */
+	bool reused;		       /* carried at least one transaction before */
+	uint8_t state;		       /* enum up_state */
+	int fd;			       /* owned: socket */
+	uint16_t inflight;	       /* SQEs in flight */
+	uint8_t expect[UP_MAX_EXPECT]; /* ring of enum up_expect */
+	uint8_t exp_head, exp_len;     /* ring position and length */
+	struct timer timer;	       /* connect/reply deadline */
+	struct smtp_ehlo_caps caps;    /* what the upstream offers */
+	char cmd[UP_CMD_BUF];	       /* commands to send: [cmd_off, cmd_len) */
+	uint32_t cmd_len, cmd_off;     /* queued bytes and bytes already sent */
+	uint32_t cmd_sending;	       /* bytes in the send SQE */
+	char rbuf[UP_RECV_BUF];	       /* recv target */
+	struct smtp_reply reply;       /* reply being parsed */
+	struct smtp_reply mail_reply;  /* MAIL's refusal, relayed for the RCPT */
+	struct spool *spool;	       /* owned during UP_BODY; NULL otherwise */
+	char hdr[1024];		       /* headers we prepend (Received) */
+	struct iovec iov[2];	       /* body send: hdr + spool */
+	struct msghdr msg;	       /* body send */
+	const char *fail_reason;       /* static text for logs */
+};
+
+/*
+ * Open a connection to the configured upstream for `sess`. Returns 0 and
+ * the upstream, or a negative errno (pool exhausted, socket failure) with
+ * no callback to come.
+ */
+int up_open(struct shard *sh, struct session *sess, struct upstream **out);
+
+/*
+ * Relay one RCPT (path without <>): sends MAIL first if the transaction is
+ * not open upstream. Exactly one sess_up_rcpt_reply() or sess_up_failed()
+ * follows.
+ */
+void up_rcpt(struct upstream *up, const struct session *sess);
+
+/*
+ * Send the message: DATA, then hdr (hdrlen bytes, copied) and the spool,
+ * which the upstream now owns. Exactly one sess_up_data_reply() or
+ * sess_up_failed() follows.
+ */
+void up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool);
+
+/* End an open upstream transaction (RSET); its reply is not relayed. */
+void up_rset(struct upstream *up);
+
+/* True when the upstream can carry another transaction. */
+bool up_is_usable(const struct upstream *up);
+
+/* The session lets go: QUIT if idle, else abort; frees itself later. */
+void up_release(struct upstream *up);
+
+/* Completion handlers, called by the shard's dispatcher. */
+void up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe);
+void up_on_timer(struct upstream *up);
+
+#endif /* SLUICE_CORE_UPSTREAM_H */
