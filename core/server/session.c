@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +133,8 @@ sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t re
 	struct jlog j;
 	struct timespec now;
 
+	if (s->sh->cfg->log_level < CONFIG_LOG_INFO)
+		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	jlog_begin_at(&j, buf, sizeof(buf), "tx", &now);
 	jlog_u64(&j, "shard", s->sh->id);
@@ -171,6 +174,8 @@ sess_log_session(struct session *s)
 	struct jlog j;
 	struct timespec now;
 
+	if (s->sh->cfg->log_level < CONFIG_LOG_INFO)
+		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	jlog_begin_at(&j, buf, sizeof(buf), "session", &now);
 	jlog_u64(&j, "shard", s->sh->id);
@@ -283,7 +288,14 @@ sess_after_input(struct session *s)
 {
 	struct shard *sh = s->sh;
 
-	sess_flush(s);
+	/*
+	 * While we wait for the upstream, replies already queued (MAIL's 250
+	 * ahead of a pipelined RCPT) go out together with the answer we wait
+	 * for: one send instead of two. RFC 2920 only requires a flush before
+	 * waiting for the client, and the upstream's deadline bounds the wait.
+	 */
+	if (s->rx != RX_PAUSED)
+		sess_flush(s);
 	if (s->conn != CONN_OPEN)
 		return;
 	switch (s->rx) {
@@ -346,8 +358,8 @@ sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t le
 	s->ntx++;
 	if (tx->spool != NULL)
 		spool_put(&s->sh->spools, tx->spool);
-	if (s->up != NULL && up_is_usable(s->up))
-		up_rset(s->up);
+	if (s->up != NULL && up_is_usable(s->up) && !up_rset(s->up))
+		s->up = NULL;
 	pool_put(&s->sh->txs, tx->slot);
 	s->tx = NULL;
 	if (s->state != SMTP_S_HELO && s->state != SMTP_S_QUIT)
@@ -396,9 +408,10 @@ span_copy(char *dst, size_t cap, const char *line, struct span sp)
 /* --- commands --- */
 
 static void
-cmd_helo(struct session *s, const char *line, const struct smtp_cmd *c, bool esmtp)
+cmd_helo(struct session *s, const char *line, const struct smtp_cmd *c)
 {
 	const struct config *cfg = s->sh->cfg;
+	bool esmtp = c->verb == SMTP_V_EHLO;
 
 	if (s->tx != NULL)
 		sess_tx_end(s, "aborted", NULL, 0); /* RFC 5321 4.1.4: EHLO resets */
@@ -430,14 +443,6 @@ cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
 	struct smtp_tx *tx;
 	const char *reply;
 
-	if (s->state == SMTP_S_HELO) {
-		sess_error(s, "503 5.5.1 Error: send HELO/EHLO first");
-		return;
-	}
-	if (s->tx != NULL) {
-		sess_error(s, "503 5.5.1 Error: nested MAIL command");
-		return;
-	}
 	if (smtp_cmd_mail_params(line, c, &mp, &reply) < 0) {
 		sess_error(s, reply);
 		return;
@@ -451,6 +456,7 @@ cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
 		return;
 	}
 	if ((tx = sess_tx_begin(s)) == NULL) {
+		shard_warn(s->sh, "transactions", "transaction pool exhausted");
 		sess_reply(s, "452 4.3.1 Insufficient system resources");
 		return;
 	}
@@ -462,6 +468,13 @@ cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
 	sess_reply(s, "250 2.1.0 Ok");
 }
 
+/* Did the client pipeline DATA right behind the command being run? */
+static bool
+sess_data_follows(const struct session *s)
+{
+	return s->rest_len >= 6 && strncasecmp(s->rest, "DATA\r\n", 6) == 0;
+}
+
 static void
 cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 {
@@ -469,10 +482,6 @@ cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 	const char *reply;
 	int err;
 
-	if (tx == NULL) {
-		sess_error(s, "503 5.5.1 Error: need MAIL command");
-		return;
-	}
 	if (smtp_cmd_rcpt_params(line, c, &reply) < 0) {
 		sess_error(s, reply);
 		return;
@@ -502,13 +511,15 @@ cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 		}
 		err = up_open(s->sh, s, &s->up);
 		if (err < 0) {
+			shard_warn(s->sh, "upstream", "cannot open a connection: %s",
+				   strerror(-err));
 			tx->nrejected++;
 			sess_reply(s, "451 4.3.0 Upstream unavailable, try again later");
 			return;
 		}
 	}
 	sess_pause(s, WAIT_RCPT);
-	up_rcpt(s->up, s);
+	up_rcpt(s->up, s, sess_data_follows(s));
 }
 
 /* Start receiving content: DATA or the first BDAT of a transaction. */
@@ -548,10 +559,12 @@ sess_content_refusal(const struct session *s)
 }
 
 static void
-cmd_data(struct session *s)
+cmd_data(struct session *s, const char *line, const struct smtp_cmd *c)
 {
 	const char *refusal = sess_content_refusal(s);
 
+	(void)line;
+	(void)c;
 	if (s->tx != NULL && s->tx->bdat_seen) {
 		sess_error(s, "503 5.5.1 Error: DATA after BDAT");
 		return;
@@ -567,10 +580,11 @@ cmd_data(struct session *s)
 }
 
 static void
-cmd_bdat(struct session *s, const struct smtp_cmd *c)
+cmd_bdat(struct session *s, const char *line, const struct smtp_cmd *c)
 {
 	const char *refusal = sess_content_refusal(s);
 
+	(void)line;
 	/* RFC 3030 2: the octets follow the command whatever we answer, so a
 	 * refused chunk is read and thrown away; its reply goes out at once */
 	s->bdat_left = c->bdat_size;
@@ -589,68 +603,115 @@ cmd_bdat(struct session *s, const struct smtp_cmd *c)
 }
 
 static void
-cmd_rset(struct session *s)
+cmd_rset(struct session *s, const char *line, const struct smtp_cmd *c)
 {
+	(void)line;
+	(void)c;
 	if (s->tx != NULL)
 		sess_tx_end(s, "aborted", NULL, 0);
 	sess_reply(s, "250 2.0.0 Ok");
 }
 
 static void
+cmd_noop(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	(void)line;
+	(void)c;
+	sess_reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_vrfy(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	(void)line;
+	(void)c;
+	/* RFC 5321 3.5.3: 252 when we neither verify nor refuse */
+	sess_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+cmd_help(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	(void)line;
+	(void)c;
+	sess_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT");
+}
+
+static void
+cmd_quit(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	(void)line;
+	(void)c;
+	sess_replyf(s, "221 2.0.0 %s closing connection", s->sh->cfg->hostname);
+	s->state = SMTP_S_QUIT;
+	sess_close(s, "quit");
+}
+
+static void
+cmd_not_implemented(struct session *s, const char *line, const struct smtp_cmd *c)
+{
+	(void)line;
+	(void)c;
+	sess_error(s, "502 5.5.1 Error: command not implemented");
+}
+
+typedef void sess_cmd_fn(struct session *s, const char *line, const struct smtp_cmd *c);
+
+#define ST(x)  (1u << SMTP_S_##x)
+#define ST_ANY (ST(HELO) | ST(IDLE) | ST(MAIL) | ST(RCPT))
+
+/*
+ * The command table (Postfix, OpenSMTPD): the states each verb is allowed
+ * in and the reply when it is not, so handlers do not repeat state checks.
+ * DATA and BDAT are allowed everywhere because RFC 3030 makes BDAT's
+ * octets follow whatever we answer; their handlers give the refusal.
+ */
+static const struct sess_cmd_def {
+	sess_cmd_fn *fn;     /* handler; NULL for verbs we never parse */
+	unsigned states;     /* ST() mask where the verb is valid */
+	const char *refusal; /* reply in the other states */
+} sess_cmds[SMTP_V__COUNT] = {
+    [SMTP_V_HELO] = {cmd_helo, ST_ANY, NULL},
+    [SMTP_V_EHLO] = {cmd_helo, ST_ANY, NULL},
+    [SMTP_V_MAIL] = {cmd_mail, ST(IDLE), NULL},
+    [SMTP_V_RCPT] = {cmd_rcpt, ST(MAIL) | ST(RCPT), "503 5.5.1 Error: need MAIL command"},
+    [SMTP_V_DATA] = {cmd_data, ST_ANY, NULL},
+    [SMTP_V_BDAT] = {cmd_bdat, ST_ANY, NULL},
+    [SMTP_V_RSET] = {cmd_rset, ST_ANY, NULL},
+    [SMTP_V_NOOP] = {cmd_noop, ST_ANY, NULL},
+    [SMTP_V_VRFY] = {cmd_vrfy, ST_ANY, NULL},
+    [SMTP_V_HELP] = {cmd_help, ST_ANY, NULL},
+    [SMTP_V_QUIT] = {cmd_quit, ST_ANY, NULL},
+    [SMTP_V_EXPN] = {cmd_not_implemented, ST_ANY, NULL},
+    [SMTP_V_STARTTLS] = {cmd_not_implemented, ST_ANY, NULL},
+    [SMTP_V_AUTH] = {cmd_not_implemented, ST_ANY, NULL},
+};
+
+static void
 sess_command(struct session *s, const char *line, size_t len)
 {
+	const struct sess_cmd_def *def;
 	struct smtp_cmd c;
 
 	if (smtp_cmd_parse(line, len, &c) < 0) {
 		sess_error(s, c.reply);
 		return;
 	}
-	switch (c.verb) {
-	case SMTP_V_HELO:
-	case SMTP_V_EHLO:
-		cmd_helo(s, line, &c, c.verb == SMTP_V_EHLO);
-		break;
-	case SMTP_V_MAIL:
-		cmd_mail(s, line, &c);
-		break;
-	case SMTP_V_RCPT:
-		cmd_rcpt(s, line, &c);
-		break;
-	case SMTP_V_DATA:
-		cmd_data(s);
-		break;
-	case SMTP_V_BDAT:
-		cmd_bdat(s, &c);
-		break;
-	case SMTP_V_RSET:
-		cmd_rset(s);
-		break;
-	case SMTP_V_NOOP:
-		sess_reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_V_VRFY:
-		sess_reply(
-		    s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
-		break;
-	case SMTP_V_HELP:
-		sess_reply(s, "214 2.0.0 See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT "
-			      "RSET NOOP VRFY QUIT");
-		break;
-	case SMTP_V_QUIT:
-		sess_replyf(s, "221 2.0.0 %s closing connection", s->sh->cfg->hostname);
-		s->state = SMTP_S_QUIT;
-		sess_close(s, "quit");
-		break;
-	case SMTP_V_EXPN:
-	case SMTP_V_STARTTLS:
-	case SMTP_V_AUTH:
-		sess_error(s, "502 5.5.1 Error: command not implemented");
-		break;
-	case SMTP_V_UNKNOWN:
-	case SMTP_V__COUNT:
+	def = &sess_cmds[c.verb];
+	if (def->fn == NULL) {
 		sess_error(s, "500 5.5.1 Error: command not recognized");
-		break;
+		return;
 	}
+	if (!(def->states & (1u << s->state))) {
+		if (c.verb == SMTP_V_MAIL)
+			sess_error(s, s->state == SMTP_S_HELO
+					  ? "503 5.5.1 Error: send HELO/EHLO first"
+					  : "503 5.5.1 Error: nested MAIL command");
+		else
+			sess_error(s, def->refusal);
+		return;
+	}
+	def->fn(s, line, &c);
 }
 
 /* --- end of content --- */
@@ -699,6 +760,7 @@ static void
 sess_end_of_content(struct session *s, unsigned err)
 {
 	struct smtp_tx *tx = s->tx;
+	const struct smtp_reply *refusal;
 	const char *reply = NULL;
 	char hdr[1024];
 	size_t hdrlen;
@@ -717,6 +779,13 @@ sess_end_of_content(struct session *s, unsigned err)
 		sess_reply(s, reply);
 		shard_count(&s->sh->stats.tx_rejected, 1);
 		sess_tx_end(s, "rejected", reply, strlen(reply));
+		return;
+	}
+	if ((refusal = up_data_refusal(s->up)) != NULL) {
+		/* the upstream refused the pipelined DATA: that is the answer */
+		sess_out(s, refusal->text, refusal->len);
+		shard_count(&s->sh->stats.tx_rejected, 1);
+		sess_tx_end(s, "rejected", refusal->text, refusal->len);
 		return;
 	}
 	hdrlen = sess_received(s, hdr, sizeof(hdr));
@@ -782,7 +851,10 @@ sess_process(struct session *s, const char *p, size_t n)
 			case SMTP_LINE_AGAIN:
 				break;
 			case SMTP_LINE_OK:
+				s->rest = p + done;
+				s->rest_len = n - done;
 				sess_command(s, line, len);
+				s->rest_len = 0;
 				break;
 			case SMTP_LINE_TOO_LONG:
 				sess_error(s, "500 5.5.2 Error: line too long");
@@ -877,6 +949,7 @@ sess_on_recv(struct shard *sh, const struct io_uring_cqe *cqe)
 	if (cqe->res == -ENOBUFS) {
 		/* every provided buffer is in use: retry on the next tick */
 		shard_count(&sh->stats.enobufs, 1);
+		shard_warn(sh, "recv", "no provided buffer free (recv-buffers %u)", sh->br_count);
 		s->flags |= SESS_F_OUT_BLOCKED;
 		return;
 	}
@@ -1097,6 +1170,8 @@ sess_accept(struct shard *sh, int fd, const struct sockaddr_storage *peer)
 	}
 	s = pool_get(&sh->sessions, &slot);
 	if (s == NULL) {
+		shard_warn(sh, "sessions", "max-sessions %u reached: 421 to new clients",
+			   cfg->max_sessions);
 		static const char msg[] = "421 4.3.2 Too many sessions, try again later\r\n";
 
 		(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);

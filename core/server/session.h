@@ -126,6 +126,8 @@ struct session {
 	struct chunk *sending;		/* owned: replies in the send SQE */
 	struct chunk *held;		/* owned: input held while paused; NULL if none */
 	struct upstream *up;		/* owned (see upstream.h); NULL if none */
+	const char *rest;		/* input after the command being run (pump only) */
+	size_t rest_len;		/* bytes at rest */
 	struct smtp_tx *tx;		/* owned (shard->txs); NULL outside a transaction */
 	struct smtp_line line;		/* command-line staging (2 KiB, touched only when a
 					 * line spans two reads) */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,30 @@ void
 shard_log(struct shard *sh, const char *line, size_t len)
 {
 	logring_put(&sh->log, line, len);
+}
+
+void
+shard_warn(struct shard *sh, const char *what, const char *fmt, ...)
+{
+	char detail[256], buf[1024];
+	struct timespec now;
+	struct jlog j;
+	uint64_t dropped;
+	va_list ap;
+
+	if (sh->cfg->log_level < CONFIG_LOG_WARN || !ratelimit_allow(&sh->warn_rl, timer_now_ns()))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &now);
+	jlog_begin_at(&j, buf, sizeof(buf), "warn", &now);
+	jlog_u64(&j, "shard", sh->id);
+	jlog_cstr(&j, "what", what);
+	jlog_cstr(&j, "detail", detail);
+	if ((dropped = ratelimit_take_suppressed(&sh->warn_rl)) != 0)
+		jlog_u64(&j, "suppressed", dropped);
+	shard_log(sh, buf, jlog_end(&j));
 }
 
 static int
@@ -141,6 +166,8 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 	sh->cpu = -1;
 	sh->cfg = cfg;
 	sh->wake_fd = -1;
+	sh->warn_rl.window_ns = 1000000000;
+	sh->warn_rl.burst = SHARD_WARN_BURST;
 	for (unsigned i = 0; i < CONFIG_MAX_LISTEN; i++)
 		sh->listen_fd[i] = -1;
 
@@ -229,14 +256,21 @@ shard_on_accept(struct shard *sh, const struct io_uring_cqe *cqe)
 		socklen_t len = sizeof(peer);
 
 		/* the peer address: one cheap syscall instead of a buffer per accept */
-		if (getpeername(cqe->res, (struct sockaddr *)&peer, &len) < 0) {
+		if (getpeername(cqe->res, (struct sockaddr *)&peer, &len) < 0)
 			close(cqe->res);
-		} else {
+		else
 			sess_accept(sh, cqe->res, &peer);
-		}
+	} else if (!sh->draining) {
+		shard_warn(sh, "accept", "%s: %s", sh->cfg->listen[i].text, strerror(-cqe->res));
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !sh->draining && sh->listen_fd[i] >= 0)
-		shard_arm_accept(sh, i); /* multishot ended (error or overflow): re-arm */
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !sh->draining) {
+		/* multishot ended: re-arm now, or on the next tick after an error
+		 * (EMFILE would otherwise fail again at once, in a loop) */
+		if (cqe->res >= 0)
+			shard_arm_accept(sh, i);
+		else
+			sh->accept_rearm |= 1u << i;
+	}
 }
 
 /* Visit every live session (drain and retry paths; not per message). */
@@ -271,6 +305,11 @@ shard_on_tick(struct shard *sh)
 			sess_on_timer(
 			    (struct session *)((char *)t - offsetof(struct session, timer)));
 	}
+	for (unsigned i = 0; i < sh->nlisten; i++) {
+		if ((sh->accept_rearm & (1u << i)) && !sh->draining)
+			shard_arm_accept(sh, i);
+	}
+	sh->accept_rearm = 0;
 	if (sh->stats.enobufs != 0)
 		shard_each_session(sh, shard_retry_one, false);
 	if (sh->draining && sh->now_ms >= sh->drain_deadline_ms)

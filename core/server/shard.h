@@ -28,15 +28,16 @@
 #include "core/chunk.h"
 #include "core/config.h"
 #include "core/ipcount.h"
+#include "core/jlog.h"
 #include "core/logring.h"
 #include "core/pool.h"
 #include "core/spool.h"
 #include "core/timer.h"
 
-#define SHARD_TICK_MS		   250	      /* timer resolution */
-#define SHARD_LOG_RING		   (1u << 20) /* bytes of log lines buffered per shard */
-#define SHARD_LOG_LINE		   8192	      /* longest log line */
-#define SHARD_MAX_UPSTREAMS_FACTOR 1	      /* upstream slots per session slot */
+#define SHARD_TICK_MS	 250	    /* timer resolution */
+#define SHARD_LOG_RING	 (1u << 20) /* bytes of log lines buffered per shard */
+#define SHARD_LOG_LINE	 8192	    /* longest log line */
+#define SHARD_WARN_BURST 10	    /* warnings per second per shard, then counted */
 
 /* Counters: one writer (the shard), read by the control thread. */
 struct shard_stats {
@@ -74,6 +75,8 @@ struct shard {
 	uint64_t next_sess_id;		  /* low bits of session ids */
 	uint32_t live_sessions;		  /* sessions not yet freed */
 	uint32_t live_upstreams;	  /* upstreams not yet freed */
+	struct ratelimit warn_rl;	  /* environment warnings (EMFILE, pools full, ...) */
+	uint32_t accept_rearm;		  /* bit i: listener i re-arms its accept at the tick */
 	bool draining;			  /* shutdown requested: no new sessions */
 	bool stop;			  /* the loop ends after this batch */
 	uint64_t drain_deadline_ms;	  /* when draining: force-close after this */
@@ -111,6 +114,14 @@ void shard_buf_put(struct shard *sh, unsigned bid);
 
 /* Queue one log line (a complete JSON object with "\n"). */
 void shard_log(struct shard *sh, const char *line, size_t len);
+
+/*
+ * Log an environment warning ({"event":"warn","what":WHAT,"detail":...}),
+ * at most SHARD_WARN_BURST a second per shard; the next line that gets
+ * through says how many were suppressed (H2O's error reporter).
+ */
+void shard_warn(struct shard *sh, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Relaxed single-writer counter increment (see STYLE.md "Statistics"). */
 static inline void

@@ -109,6 +109,7 @@ up_fail(struct upstream *up, const char *why, const char *reply)
 		return;
 	up->fail_reason = why;
 	shard_count(&up->sh->stats.upstream_errors, 1);
+	shard_warn(up->sh, "upstream", "%s: %s", up->sh->cfg->upstream, why);
 	up->attached = false;
 	up_kill(up);
 	if (sess != NULL)
@@ -191,6 +192,15 @@ up_submit_body(struct upstream *up)
 	timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
 }
 
+/* The upstream said 354 and the content is here: send it. */
+static void
+up_start_body(struct upstream *up)
+{
+	up->state = UP_BODY;
+	up_push_expect(up, EXP_DOT);
+	up_submit_body(up);
+}
+
 /* Send what the session is waiting for, as far as the upstream's state allows. */
 static void
 up_kick(struct upstream *up)
@@ -220,18 +230,42 @@ up_kick(struct upstream *up)
 		}
 	}
 	up_queue(up, EXP_RCPT, "RCPT TO:<%s>", tx->rcpt);
+	if (up->want_data && up->caps.pipelining) {
+		/* RFC 2920 3.1: DATA may end a pipelined group */
+		up_queue(up, EXP_DATA, "DATA");
+		up->early_data = true;
+	}
+	up->want_data = false;
 	up->rcpt_pending = false;
 	up_submit_cmds(up);
 }
 
 void
-up_rcpt(struct upstream *up, const struct session *sess)
+up_rcpt(struct upstream *up, const struct session *sess, bool then_data)
 {
 	(void)sess;
 	BUG_ON(up->rcpt_pending);
 	up->rcpt_pending = true;
+	up->want_data = then_data;
 	up_kick(up);
 }
+
+const struct smtp_reply *
+up_data_refusal(const struct upstream *up)
+{
+	return up->early_data && up->data_refused ? &up->data_reply : NULL;
+}
+
+/* The early DATA ends with the transaction; the next one starts clean. */
+static void
+up_data_reset(struct upstream *up)
+{
+	up->early_data = false;
+	up->data_open = false;
+	up->data_refused = false;
+}
+
+static void up_submit_body(struct upstream *up);
 
 void
 up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool)
@@ -243,24 +277,38 @@ up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool
 	up->iov[1].iov_base = spool->base;
 	up->iov[1].iov_len = spool->len;
 	up->spool = spool;
-	up_queue(up, EXP_DATA, "DATA");
-	up_submit_cmds(up);
+	if (!up->early_data) {
+		up_queue(up, EXP_DATA, "DATA");
+		up_submit_cmds(up);
+	} else if (up->data_open) {
+		up_start_body(up);
+	}
+	/* else: the early DATA's 354 is still on its way; it starts the body */
 }
 
-void
+bool
 up_rset(struct upstream *up)
 {
 	up->rcpt_pending = false;
+	if (up->early_data && !up->data_refused) {
+		/* the upstream waits for content we will not send: an RSET
+		 * now would be taken as content, so drop the connection */
+		up_release(up);
+		return false;
+	}
+	up_data_reset(up);
 	if (!up->tx_open && !up->mail_inflight)
-		return;
+		return true;
 	if (up->state != UP_READY) {
-		up_kill(up);
-		return;
+		/* mid-handshake or mid-content: no clean way back, drop it */
+		up_release(up);
+		return false;
 	}
 	up_queue(up, EXP_RSET, "RSET");
 	up->tx_open = false;
 	up->mail_inflight = false;
 	up_submit_cmds(up);
+	return true;
 }
 
 bool
@@ -383,17 +431,25 @@ up_on_reply(struct upstream *up)
 		break;
 	case EXP_DATA:
 		if (r->code == 354) {
-			up->state = UP_BODY;
-			up_push_expect(up, EXP_DOT);
-			up_submit_body(up);
+			up->data_open = true;
+			if (up->spool != NULL)
+				up_start_body(up);
 			break;
 		}
+		if (up->early_data && up->spool == NULL) {
+			/* the client's content is still coming: answer it then */
+			up->data_refused = true;
+			up->data_reply = *r;
+			break;
+		}
+		up_data_reset(up);
 		up->tx_open = false;
 		up_release_spool(up);
 		if ((sess = up_session(up)) != NULL)
 			sess_up_data_reply(sess, r);
 		break;
 	case EXP_DOT:
+		up_data_reset(up);
 		up->tx_open = false;
 		up->reused = true;
 		up->state = UP_READY;

@@ -69,6 +69,10 @@ struct upstream {
 	bool mail_inflight;	       /* MAIL sent, reply outstanding */
 	bool mail_failed;	       /* MAIL refused in this round */
 	bool rcpt_pending;	       /* the session's RCPT waits for MAIL's reply */
+	bool want_data;		       /* the client pipelined DATA behind this RCPT */
+	bool early_data;	       /* DATA sent ahead of the content (see up_rcpt) */
+	bool data_open;		       /* the upstream said 354: it waits for content */
+	bool data_refused;	       /* the upstream refused the early DATA: data_reply */
 	bool reused;		       /* carried at least one transaction before */
 	uint8_t state;		       /* enum up_state */
 	int fd;			       /* owned: socket */
@@ -83,6 +87,7 @@ struct upstream {
 	char rbuf[UP_RECV_BUF];	       /* recv target */
 	struct smtp_reply reply;       /* reply being parsed */
 	struct smtp_reply mail_reply;  /* MAIL's refusal, relayed for the RCPT */
+	struct smtp_reply data_reply;  /* early DATA's refusal, relayed at end of content */
 	struct spool *spool;	       /* owned during UP_BODY; NULL otherwise */
 	char hdr[1024];		       /* headers we prepend (Received) */
 	struct iovec iov[2];	       /* body send: hdr + spool */
@@ -100,9 +105,18 @@ int up_open(struct shard *sh, struct session *sess, struct upstream **out);
 /*
  * Relay one RCPT (path without <>): sends MAIL first if the transaction is
  * not open upstream. Exactly one sess_up_rcpt_reply() or sess_up_failed()
- * follows.
+ * follows. With `then_data` (the client pipelined DATA right behind this
+ * RCPT) and an upstream that offers PIPELINING, DATA goes in the same
+ * write: the upstream's 354 then arrives while the client's content does,
+ * which saves a round trip and two operations per message.
  */
-void up_rcpt(struct upstream *up, const struct session *sess);
+void up_rcpt(struct upstream *up, const struct session *sess, bool then_data);
+
+/*
+ * The early DATA's refusal, if the upstream refused it (the session relays
+ * it as the end-of-data reply instead of sending the content), else NULL.
+ */
+const struct smtp_reply *up_data_refusal(const struct upstream *up);
 
 /*
  * Send the message: DATA, then hdr (hdrlen bytes, copied) and the spool,
@@ -111,8 +125,12 @@ void up_rcpt(struct upstream *up, const struct session *sess);
  */
 void up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool);
 
-/* End an open upstream transaction (RSET); its reply is not relayed. */
-void up_rset(struct upstream *up);
+/*
+ * End an open upstream transaction (RSET); its reply is not relayed.
+ * Returns false when the upstream could not be reset and was released
+ * instead: the caller must forget it.
+ */
+bool up_rset(struct upstream *up);
 
 /* True when the upstream can carry another transaction. */
 bool up_is_usable(const struct upstream *up);
