@@ -230,6 +230,16 @@ main(int argc, char **argv)
 			if (!joined[i] && pthread_tryjoin_np(shards[i].thread, NULL) == 0) {
 				joined[i] = true;
 				stopped++;
+				if (shards[i].exit_status < 0 && !stopping) {
+					/* a shard died: its share of connections would go
+					 * nowhere, so stop the whole server loudly */
+					fprintf(stderr, "sluice: shard %u failed: %s; stopping\n", i,
+						strerror(-shards[i].exit_status));
+					stopping = true;
+					for (unsigned k = 0; k < n; k++)
+						if (!joined[k])
+							shard_request_stop(&shards[k]);
+				}
 			}
 		}
 	}

@@ -19,6 +19,7 @@ enum timer_class {
 	TIMER_COMMAND,	/* waiting for a client command */
 	TIMER_DATA,	/* waiting for message content */
 	TIMER_UPSTREAM, /* waiting for the upstream (connect, reply, send) */
+	TIMER_CLOSE,	/* a closing session's last reply is not being read */
 	TIMER__COUNT
 };
 

@@ -24,6 +24,7 @@ enum uop_kind {
 	UOP_UP_SENDZC,	/* upstream body send with zero copy (two CQEs) */
 	UOP_TICK,	/* the shard's periodic timer */
 	UOP_WAKE,	/* the shard's eventfd (shutdown request) */
+	UOP_CANCEL,	/* cancel of a closing session's operations; result unused */
 	UOP__COUNT
 };
 

@@ -247,7 +247,23 @@ sess_close(struct session *s, const char *reason)
 	sess_flush(s);
 	if (!(s->flags & SESS_F_SENDING))
 		sess_shutdown(s);
+	else /* a client that never reads its last reply must not pin the session */
+		timer_arm(&s->sh->timers, &s->timer, TIMER_CLOSE, s->sh->now_ms);
 	sess_maybe_free(s);
+}
+
+/* A closing session whose operations do not end: end them now. */
+static void
+sess_abort_io(struct session *s)
+{
+	struct io_uring_sqe *sqe;
+
+	s->flags |= SESS_F_SHUT;
+	shutdown(s->fd, SHUT_RDWR);
+	/* a send stuck on a zero window survives shutdown: cancel it */
+	sqe = shard_sqe(s->sh);
+	io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_CANCEL, s->slot, s->gen));
 }
 
 /*
@@ -294,6 +310,8 @@ sess_after_input(struct session *s)
 	 * for: one send instead of two. RFC 2920 only requires a flush before
 	 * waiting for the client, and the upstream's deadline bounds the wait.
 	 */
+	if ((s->flags & SESS_F_DRAIN) && s->rx == RX_COMMAND && s->conn == CONN_OPEN)
+		sess_drain(s, true); /* the transaction ended: now say goodbye */
 	if (s->rx != RX_PAUSED)
 		sess_flush(s);
 	if (s->conn != CONN_OPEN)
@@ -504,6 +522,13 @@ cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 		sess_reply(s, "451 4.4.2 Upstream connection lost, try again later");
 		return;
 	}
+	if ((s->up == NULL || !up_is_usable(s->up)) && tx->naccepted != 0) {
+		/* a new connection would lack this transaction's recipients */
+		tx->up_lost = true;
+		tx->nrejected++;
+		sess_reply(s, "451 4.4.2 Upstream connection lost, try again later");
+		return;
+	}
 	if (s->up == NULL || !up_is_usable(s->up)) {
 		if (s->up != NULL) {
 			up_release(s->up);
@@ -585,6 +610,13 @@ cmd_bdat(struct session *s, const char *line, const struct smtp_cmd *c)
 	const char *refusal = sess_content_refusal(s);
 
 	(void)line;
+	if (c->bdat_size > s->sh->cfg->max_message_size - (s->tx ? s->tx->stuff.size : 0)) {
+		/* the octets would have to be read to stay in sync: too many to
+		 * throw away, so refuse and hang up (RFC 3030 allows closing) */
+		sess_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+		sess_close(s, "BDAT chunk over the size limit");
+		return;
+	}
 	/* RFC 3030 2: the octets follow the command whatever we answer, so a
 	 * refused chunk is read and thrown away; its reply goes out at once */
 	s->bdat_left = c->bdat_size;
@@ -946,9 +978,10 @@ sess_on_recv(struct shard *sh, const struct io_uring_cqe *cqe)
 	}
 	s->inflight--;
 	s->flags &= (uint16_t)~SESS_F_RECV_ARMED;
-	if (cqe->res == -ENOBUFS) {
+	if (cqe->res == -ENOBUFS && s->conn == CONN_OPEN) {
 		/* every provided buffer is in use: retry on the next tick */
 		shard_count(&sh->stats.enobufs, 1);
+		sh->recv_retry++;
 		shard_warn(sh, "recv", "no provided buffer free (recv-buffers %u)", sh->br_count);
 		s->flags |= SESS_F_OUT_BLOCKED;
 		return;
@@ -998,8 +1031,11 @@ sess_on_recv_spool(struct shard *sh, const struct io_uring_cqe *cqe)
 	/* the bytes are in place already: scan them and keep what is message */
 	k = smtp_data_feed(&tx->data, p, n, NULL, NULL);
 	spool_commit(tx->spool, k);
-	if (k < n)
+	if (k < n) {
 		sess_hold(s, p + k, n - k); /* pipelined commands after the "." */
+		if (s->conn != CONN_OPEN)
+			return;
+	}
 	if (tx->data.done)
 		sess_end_of_content(s, tx->data.err);
 	sess_resume(s);
@@ -1053,6 +1089,10 @@ sess_on_timer(struct session *s)
 {
 	const char *where = s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx];
 
+	if (s->conn == CONN_CLOSING) {
+		sess_abort_io(s); /* TIMER_CLOSE: the client does not read */
+		return;
+	}
 	sess_replyf(s, "421 4.4.2 %s Error: timeout exceeded after %s", s->sh->cfg->hostname,
 		    where);
 	sess_close(s, "timeout");
@@ -1061,8 +1101,11 @@ sess_on_timer(struct session *s)
 void
 sess_drain(struct session *s, bool force)
 {
-	if (s->conn != CONN_OPEN)
+	if (s->conn != CONN_OPEN) {
+		if (force)
+			sess_abort_io(s); /* past the drain deadline */
 		return;
+	}
 	if (!force && (s->rx == RX_DATA || s->rx == RX_BDAT || s->rx == RX_PAUSED)) {
 		s->flags |= SESS_F_DRAIN; /* after this transaction's reply */
 		return;

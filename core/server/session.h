@@ -38,9 +38,9 @@ struct upstream;
 #define SESS_MAX_HELO	   256 /* bytes of HELO/EHLO argument kept for Received and logs */
 #define SESS_MAX_PATH	   516 /* RFC 5321 4.5.3.1.3: 256-octet path, plus UTF-8 slack */
 #define SESS_REPLY_RESERVE (SMTP_REPLY_MAX + 512) /* output room needed to run a command */
-#define SESS_ENV_LOG_MAX   4096		 /* bytes of recipient list kept for the tx log line */
-#define SESS_DATA_RECV_MAX (1024 * 1024) /* bytes per recv straight into the spool */
-#define SESS_DATA_RECV_MIN 4096		 /* below this much spool room, use provided buffers */
+#define SESS_ENV_LOG_MAX   4096		/* bytes of recipient list kept for the tx log line */
+#define SESS_DATA_RECV_MAX (256 * 1024) /* bytes per recv straight into the spool */
+#define SESS_DATA_RECV_MIN 4096		/* below this much spool room, use provided buffers */
 
 enum sess_conn {
 	CONN_OPEN,    /* reading and writing */

@@ -207,6 +207,7 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 	timeouts[TIMER_COMMAND] = cfg->command_timeout_ms;
 	timeouts[TIMER_DATA] = cfg->data_timeout_ms;
 	timeouts[TIMER_UPSTREAM] = cfg->upstream_timeout_ms;
+	timeouts[TIMER_CLOSE] = SHARD_CLOSE_LINGER_MS;
 	timers_init(&sh->timers, timeouts);
 
 	sh->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -310,8 +311,10 @@ shard_on_tick(struct shard *sh)
 			shard_arm_accept(sh, i);
 	}
 	sh->accept_rearm = 0;
-	if (sh->stats.enobufs != 0)
+	if (sh->recv_retry != 0) {
+		sh->recv_retry = 0;
 		shard_each_session(sh, shard_retry_one, false);
+	}
 	if (sh->draining && sh->now_ms >= sh->drain_deadline_ms)
 		shard_each_session(sh, sess_drain, true);
 	shard_arm_tick(sh);
@@ -361,9 +364,20 @@ shard_dispatch(struct shard *sh, const struct io_uring_cqe *cqe)
 	case UOP_WAKE:
 		shard_begin_drain(sh);
 		break;
+	case UOP_CANCEL:
+		break; /* the cancelled operations complete on their own */
 	case UOP_INVALID:
 	case UOP__COUNT:
 		BUG_ON(1);
+	}
+}
+
+static void
+shard_close_listeners(struct shard *sh)
+{
+	for (unsigned i = 0; i < sh->nlisten; i++) {
+		close(sh->listen_fd[i]);
+		sh->listen_fd[i] = -1;
 	}
 }
 
@@ -380,8 +394,10 @@ shard_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	sh->exit_status = uring_compat_enable_rings(&sh->ring);
-	if (sh->exit_status < 0)
+	if (sh->exit_status < 0) {
+		shard_close_listeners(sh);
 		return NULL;
+	}
 	sh->now_ms = timer_now_ms();
 	for (unsigned i = 0; i < sh->nlisten; i++)
 		shard_arm_accept(sh, i);
@@ -395,6 +411,7 @@ shard_main(void *arg)
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			sh->exit_status = ret;
+			shard_close_listeners(sh); /* the kernel must not queue clients here */
 			break;
 		}
 		sh->now_ms = timer_now_ms();

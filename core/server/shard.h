@@ -34,10 +34,11 @@
 #include "core/spool.h"
 #include "core/timer.h"
 
-#define SHARD_TICK_MS	 250	    /* timer resolution */
-#define SHARD_LOG_RING	 (1u << 20) /* bytes of log lines buffered per shard */
-#define SHARD_LOG_LINE	 8192	    /* longest log line */
-#define SHARD_WARN_BURST 10	    /* warnings per second per shard, then counted */
+#define SHARD_TICK_MS	      250	 /* timer resolution */
+#define SHARD_LOG_RING	      (1u << 20) /* bytes of log lines buffered per shard */
+#define SHARD_LOG_LINE	      8192	 /* longest log line */
+#define SHARD_CLOSE_LINGER_MS 10000	 /* a closing session's last send may take this long */
+#define SHARD_WARN_BURST      10	 /* warnings per second per shard, then counted */
 
 /* Counters: one writer (the shard), read by the control thread. */
 struct shard_stats {
@@ -76,6 +77,7 @@ struct shard {
 	uint32_t live_sessions;		  /* sessions not yet freed */
 	uint32_t live_upstreams;	  /* upstreams not yet freed */
 	struct ratelimit warn_rl;	  /* environment warnings (EMFILE, pools full, ...) */
+	uint32_t recv_retry;		  /* sessions waiting for a provided buffer */
 	uint32_t accept_rearm;		  /* bit i: listener i re-arms its accept at the tick */
 	bool draining;			  /* shutdown requested: no new sessions */
 	bool stop;			  /* the loop ends after this batch */

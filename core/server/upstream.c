@@ -187,7 +187,9 @@ up_submit_body(struct upstream *up)
 		io_uring_prep_sendmsg(sqe, up->fd, &up->msg, MSG_NOSIGNAL);
 		io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_SEND, up->slot, up->gen));
 	}
+	BUG_ON(up->sending);
 	up->sending = true;
+	up->body_sending = true;
 	up->inflight++;
 	timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
 }
@@ -321,7 +323,9 @@ void
 up_release(struct upstream *up)
 {
 	up->attached = false;
-	if (up->state == UP_READY && up->exp_len == 0 && !up->sending && up->spool == NULL) {
+	/* after an early DATA the upstream reads content: QUIT would be content */
+	if (up->state == UP_READY && up->exp_len == 0 && !up->sending && up->spool == NULL &&
+	    !(up->early_data && !up->data_refused)) {
 		up_queue(up, EXP_QUIT, "QUIT");
 		up->state = UP_QUIT;
 		up_submit_cmds(up);
@@ -330,13 +334,30 @@ up_release(struct upstream *up)
 	up_kill(up);
 }
 
+/* Give back retired spools once no send or zero-copy notification uses them. */
+static void
+up_reap_spools(struct upstream *up)
+{
+	struct spool *sp;
+
+	if (up->body_sending || up->zc_notifs != 0)
+		return;
+	while ((sp = up->retired) != NULL) {
+		up->retired = sp->next;
+		spool_put(&up->sh->spools, sp);
+	}
+}
+
+/* The message is done with (answered or refused): its spool may go. */
 static void
 up_release_spool(struct upstream *up)
 {
-	if (up->spool == NULL || up->sending || up->zc_notifs != 0)
-		return;
-	spool_put(&up->sh->spools, up->spool);
-	up->spool = NULL;
+	if (up->spool != NULL) {
+		up->spool->next = up->retired;
+		up->retired = up->spool;
+		up->spool = NULL;
+	}
+	up_reap_spools(up);
 }
 
 static void
@@ -347,11 +368,13 @@ up_maybe_free(struct upstream *up)
 	/* idempotent: a freed upstream's generation no longer matches its slot */
 	if (pool_gen(&sh->upstreams, up->slot) != up->gen)
 		return;
-	if (up->state != UP_DEAD || up->inflight != 0)
+	/* inside a completion handler the epilogue frees, so that code after a
+	 * callback never touches a slot a session has meanwhile reused */
+	if (up->state != UP_DEAD || up->inflight != 0 || up->in_cqe)
 		return;
 	timer_disarm(&up->timer);
 	up_release_spool(up);
-	BUG_ON(up->spool != NULL);
+	BUG_ON(up->spool != NULL || up->retired != NULL);
 	close(up->fd);
 	up->fd = -1;
 	sh->live_upstreams--;
@@ -436,6 +459,12 @@ up_on_reply(struct upstream *up)
 				up_start_body(up);
 			break;
 		}
+		if (!reply_is(r, 4) && !reply_is(r, 5)) {
+			/* a 2xx to DATA would be relayed as "accepted" for content
+			 * the upstream never saw (DESIGN.md invariant 1) */
+			up_fail(up, "bad reply to DATA", "451 4.4.0 Upstream protocol error");
+			return;
+		}
 		if (up->early_data && up->spool == NULL) {
 			/* the client's content is still coming: answer it then */
 			up->data_refused = true;
@@ -449,6 +478,12 @@ up_on_reply(struct upstream *up)
 			sess_up_data_reply(sess, r);
 		break;
 	case EXP_DOT:
+		if (up->body_sending) {
+			/* an answer before all content left: it cannot be for our bytes */
+			up_fail(up, "reply before end of content",
+				"451 4.4.0 Upstream protocol error");
+			return;
+		}
 		up_data_reset(up);
 		up->tx_open = false;
 		up->reused = true;
@@ -508,15 +543,17 @@ up_on_recv(struct upstream *up, int res)
 static void
 up_on_send(struct upstream *up, const struct io_uring_cqe *cqe)
 {
+	bool body = up->body_sending;
 	size_t sent;
 
 	up->sending = false;
+	up->body_sending = false;
 	if (cqe->res < 0) {
 		up_fail(up, "send failed", "451 4.4.2 Upstream connection lost");
 		return;
 	}
 	sent = (size_t)cqe->res;
-	if (up->state == UP_BODY) {
+	if (body) {
 		/* a short sendmsg: skip what went out and send the rest */
 		for (int i = 0; i < 2 && sent > 0; i++) {
 			size_t k = sent < up->iov[i].iov_len ? sent : up->iov[i].iov_len;
@@ -529,6 +566,7 @@ up_on_send(struct upstream *up, const struct io_uring_cqe *cqe)
 			up_submit_body(up);
 		else
 			up->state = UP_READY; /* the reply to the content comes as EXP_DOT */
+		up_reap_spools(up);
 		return;
 	}
 	up->cmd_off += (uint32_t)sent;
@@ -549,6 +587,7 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		up->inflight--;
+	up->in_cqe = true; /* no free until the end of this handler */
 	switch (uop_kind(ud)) {
 	case UOP_UP_CONNECT:
 		if (up->state == UP_DEAD)
@@ -567,7 +606,7 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 	case UOP_UP_SENDZC:
 		if (cqe->flags & IORING_CQE_F_NOTIF) {
 			up->zc_notifs--;
-			up_release_spool(up);
+			up_reap_spools(up);
 			break;
 		}
 		if (!(cqe->flags & IORING_CQE_F_MORE))
@@ -576,6 +615,7 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 	case UOP_UP_SEND:
 		if (up->state == UP_DEAD) {
 			up->sending = false;
+			up->body_sending = false;
 			break;
 		}
 		up_on_send(up, cqe);
@@ -583,9 +623,8 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 	default:
 		BUG_ON(1);
 	}
-	/* the handlers may have freed it, and a session may have reused the slot */
-	if (pool_lookup(&sh->upstreams, uop_slot(ud), uop_gen(ud)) == up)
-		up_maybe_free(up);
+	up->in_cqe = false;
+	up_maybe_free(up);
 }
 
 void

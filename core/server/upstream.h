@@ -64,6 +64,8 @@ struct upstream {
 	bool attached;		       /* a session owns us */
 	bool recv_armed;	       /* a recv SQE is in flight */
 	bool sending;		       /* a send SQE is in flight */
+	bool body_sending;	       /* ... and it carries the content, not commands */
+	bool in_cqe;		       /* a completion handler runs: free only at its end */
 	uint16_t zc_notifs;	       /* zero-copy sends whose notification is still due */
 	bool tx_open;		       /* MAIL accepted upstream */
 	bool mail_inflight;	       /* MAIL sent, reply outstanding */
@@ -89,10 +91,11 @@ struct upstream {
 	struct smtp_reply mail_reply;  /* MAIL's refusal, relayed for the RCPT */
 	struct smtp_reply data_reply;  /* early DATA's refusal, relayed at end of content */
 	struct spool *spool;	       /* owned during UP_BODY; NULL otherwise */
-	char hdr[1024];		       /* headers we prepend (Received) */
-	struct iovec iov[2];	       /* body send: hdr + spool */
-	struct msghdr msg;	       /* body send */
-	const char *fail_reason;       /* static text for logs */
+	struct spool *retired;	 /* owned: sent spools the kernel may still read (zero copy) */
+	char hdr[1024];		 /* headers we prepend (Received) */
+	struct iovec iov[2];	 /* body send: hdr + spool */
+	struct msghdr msg;	 /* body send */
+	const char *fail_reason; /* static text for logs */
 };
 
 /*

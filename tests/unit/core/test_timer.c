@@ -6,7 +6,7 @@
 
 #include "core/timer.h"
 
-static const uint64_t durations[TIMER__COUNT] = {100, 1000, 50};
+static const uint64_t durations[TIMER__COUNT] = {100, 1000, 50, 10};
 
 Test(timer, expires_in_deadline_order_within_and_across_classes)
 {
