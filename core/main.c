@@ -233,8 +233,8 @@ main(int argc, char **argv)
 				if (shards[i].exit_status < 0 && !stopping) {
 					/* a shard died: its share of connections would go
 					 * nowhere, so stop the whole server loudly */
-					fprintf(stderr, "sluice: shard %u failed: %s; stopping\n", i,
-						strerror(-shards[i].exit_status));
+					fprintf(stderr, "sluice: shard %u failed: %s; stopping\n",
+						i, strerror(-shards[i].exit_status));
 					stopping = true;
 					for (unsigned k = 0; k < n; k++)
 						if (!joined[k])
