@@ -7,10 +7,8 @@
  *   smtp_data_plain  the same without stuffed lines (typical mail)
  *   smtp_stuff the same content through BDAT dot-stuffing
  *
- * Standalone (the Makefile has no bench rule for C files yet); build from the
- * repository root with a release build's flags, e.g.:
- *   gcc -std=c11 -D_GNU_SOURCE -O2 -I. bench/bench_proto.c proto/smtp_*.c core/check.c \
- *       -o /tmp/bench_proto && /tmp/bench_proto
+ * Built by `make bench` as build/bench/bench_proto (a release build) and run
+ * by bench/run.sh, which prints its figures under the end-to-end table.
  * Reports ns per operation and MB/s (10^6 bytes) over the best of 5 runs.
  */
 #include <stdint.h>

@@ -1,30 +1,44 @@
 #!/usr/bin/env bash
-# bench/run.sh -- end-to-end benchmarks on loopback (`make bench`).
+# bench/run.sh -- end-to-end benchmarks on loopback (`make bench`; see bench/README.md).
 #
-#   bench/run.sh BUILD_DIR          (BUILD_DIR holds sluice, sluice-sink, sluice-source)
+#   bench/run.sh BUILD_DIR    (BUILD_DIR holds sluice, sluice-sink, sluice-source and,
+#                              optionally, bench/bench_proto)
 #
 # Prints a markdown table; every figure is the median of 3 rounds and stands beside a
-# baseline measured in the same run, with the ratio and the target:
-#   1. 4 KiB x 50 sessions (100,000 messages a round, ~5-10 s): Postfix smtp-source -d
-#      through sluice -> Postfix smtp-sink,
-#      beside the same load straight to smtp-sink (msgs/s, the headline); the same load
-#      from sluice-source for p99 latency; sluice's CPU per relayed message from
-#      /proc/PID/stat (utime+stime delta / messages).
-#   2. 25 MiB x 4 sessions: sluice-source -l 25M -s 4 through sluice -> sluice-sink,
-#      beside straight to sluice-sink (MB/s).
-#   3. 10,000 idle sessions (sluice-source --idle, or a python3 fallback): growth of
-#      sluice's VmRSS per session.
-#   4. The 4 KiB load through Postfix itself as a synchronous pass-through relay (a
+# baseline measured in the same run (rounds interleaved: baseline, then each sluice
+# configuration), with the ratio and the target. Every sluice figure appears twice:
+# with `shards 1` and with the default `shards 0` (one shard per online CPU), both
+# instances running side by side (an idle sluice costs no CPU), so the table shows what
+# the shard count does on this machine. The baselines are measured once per round.
+#   1. 4 KiB x 50 sessions (100,000 messages a round): Postfix smtp-source -d through
+#      sluice -> Postfix smtp-sink, beside the same load straight to smtp-sink (msgs/s,
+#      the headline); the same load from sluice-source for p99 latency; sluice's CPU per
+#      relayed message from /proc/PID/stat (utime+stime delta / messages).
+#   2. The 4 KiB load through Postfix itself as a synchronous pass-through relay (a
 #      private instance: smtpd with smtpd_proxy_filter = the same smtp-sink), beside
 #      sluice: the MTA operators know.
-# Raw per-round numbers go to build/bench/bench-DATE.log (and the table to
+#   3. 25 MiB x 4 sessions with the issue's baseline tools: smtp-source -l 26000000 -d
+#      (content only; with its headers a message stays under sluice's 25 MiB SIZE)
+#      through sluice -> smtp-sink, beside straight to smtp-sink (MB/s of content).
+#      smtp-sink itself tops out near 150 MB/s here, so this ratio says little about
+#      sluice; row 4 is the demanding one.
+#   4. 25 MiB x 4 sessions: sluice-source -l 25M -s 4 through sluice -> sluice-sink,
+#      beside straight to sluice-sink (MB/s), and sluice's CPU per message.
+#   5. 10,000 idle sessions (sluice-source --idle, or a python3 fallback): growth of
+#      sluice's VmRSS per session (a fresh sluice per round and configuration).
+#   6. The parser microbenchmark (BUILD_DIR/bench/bench_proto), run last on a quiet
+#      machine, as a second table.
+# Raw per-round numbers go to build/bench/bench-DATE.log (and the tables to
 # build/bench/bench-DATE.md). BENCH_SCALE=N divides message counts by N (quick runs).
 #
 # Decisions: Postfix runs with smtpd_proxy_filter and *without* speed_adjust, so it
 # opens the upstream at MAIL, relays RCPT and end-of-data replies and never queues:
 # the same synchronous contract as sluice (speed_adjust would spool the whole message
 # first and so measure a different design). Each idle round uses a fresh sluice so one
-# round's allocator state does not hide the next round's growth.
+# round's allocator state does not hide the next round's growth. The two sluice
+# configurations run in alternating order from round to round so that drift over the
+# run does not favour one of them. Every load tool runs under `timeout` so a wedged
+# relay cannot hang the benchmark.
 
 set -u
 
@@ -38,7 +52,7 @@ SCALE=${BENCH_SCALE:-1}
 for b in sluice sluice-sink sluice-source; do
 	[ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b missing (make BUILD=release all)" >&2; exit 1; }
 done
-for c in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix python3; do
+for c in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/sbin/postfix python3 timeout; do
 	command -v "$c" >/dev/null || { echo "bench: $c missing (make deps)" >&2; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
@@ -84,6 +98,9 @@ log()
 	echo "[$(date +%T)] $*" | tee -a "$LOG" >&2
 }
 CLK_TCK=$(getconf CLK_TCK)
+NCPU=$(getconf _NPROCESSORS_ONLN)
+# Upper bound on one load-tool run (seconds); a round normally takes 1-10 s.
+TOOL_LIMIT=${BENCH_TOOL_LIMIT:-300}
 cpu_ticks()
 {
 	awk '{print $14 + $15}' "/proc/$1/stat"
@@ -101,73 +118,142 @@ calc()
 	python3 -c "print($1)"
 }
 
+# Per-round figures: R[KEY] holds the rounds, space separated; med KEY is their median.
+declare -A R=()
+add()
+{
+	R[$1]="${R[$1]:-}${R[$1]:+ }${2:-0}"
+}
+med()
+{
+	local -a vals
+	read -r -a vals <<<"${R[$1]:-}"
+	if [ ${#vals[@]} -gt 0 ]; then median "${vals[@]}"; else echo 0; fi
+}
+
+# The sluice configurations every sluice figure is measured with (the `shards` value).
+SHARDS=(1 0)
+shards_label()
+{
+	if [ "$1" = 0 ]; then
+		echo "shards 0 (= $NCPU, default)"
+	else
+		echo "shards $1"
+	fi
+}
+# round_order R: the configurations in the order round R runs them (alternating).
+round_order()
+{
+	if [ $(($1 % 2)) = 1 ]; then
+		echo "${SHARDS[@]}"
+	else
+		printf '%s\n' "${SHARDS[@]}" | tac | tr '\n' ' '
+	fi
+}
+
+# bench_sluice NAME LISTEN_PORT UPSTREAM_PORT SHARDS [LINE...]: write NAME.conf (shards
+# SHARDS instead of lib.sh's 2, log-level warn, extra lines) and start sluice on it.
+# Sets E2E_LAST_PID.
+bench_sluice()
+{
+	local name=$1 lp=$2 up=$3 sh=$4
+	shift 4
+	e2e_sluice_conf "$E2E_TMP/$name.conf" "$lp" "$up" "log-level warn" "$@"
+	sed -i "s/^shards 2\$/shards $sh/" "$E2E_TMP/$name.conf"
+	e2e_start_sluice "$name" "$E2E_TMP/$name.conf" "$lp"
+}
+
 read -r -a P <<<"$(e2e_free_ports 12)"
 SINK4K=${P[0]}
-SLUICE4K=${P[1]}
-BIGSINK=${P[2]}
-SLUICEBIG=${P[3]}
-PFPORT=${P[4]}
+BIGSINK=${P[1]}
+PFPORT=${P[2]}
+declare -A SL4K_PORT=([1]=${P[3]} [0]=${P[4]}) SLBIG_PORT=([1]=${P[5]} [0]=${P[6]})
+declare -A SL4K_PID=() SLBIG_PID=()
 
-log "bench: build $BUILD, $(nproc) CPUs, scale 1/$SCALE, raw log $LOG"
-log "kernel $(uname -r); $(/usr/sbin/postconf -d mail_version 2>/dev/null)"
+log "bench: build $BUILD, $NCPU CPUs, scale 1/$SCALE, raw log $LOG"
+PF_VER=$(/usr/sbin/postconf -dh mail_version 2>/dev/null)
+log "kernel $(uname -r); Postfix ${PF_VER:-?}; sluice configurations: shards ${SHARDS[*]}"
+# Other work on the machine skews every figure; the load average at start and end is
+# recorded so a reader can tell a quiet run from a busy one.
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average at start: $LOAD0"
 
 M4K=$((100000 / SCALE))
 MPF=$((20000 / SCALE))
 MBIG=$((40 / SCALE))
 [ "$MBIG" -ge 4 ] || MBIG=4
 NIDLE=$((10000 / SCALE))
+BIGLEN=26000000 # smtp-source -l: content bytes; its headers add ~120, under 25 MiB
+
+# smtp_source_run PORT MESSAGES SESSIONS LENGTH -> elapsed seconds (empty on failure)
+smtp_source_run()
+{
+	local t0 t1 rc
+	t0=$(now)
+	timeout "$TOOL_LIMIT" /usr/sbin/smtp-source -s "$3" -m "$2" -l "$4" -d \
+		-f a@bench.test -t b@bench.test "127.0.0.1:$1" >>"$LOG" 2>&1
+	rc=$?
+	t1=$(now)
+	[ $rc = 0 ] || { log "smtp-source to port $1 exited $rc"; return; }
+	calc "$t1 - $t0"
+}
+# smtp_source_round PORT MESSAGES -> msgs/s of 4 KiB x 50 sessions (0 on failure)
+smtp_source_round()
+{
+	local dt
+	dt=$(smtp_source_run "$1" "$2" 50 4096)
+	if [ -n "$dt" ]; then calc "round($2 / $dt, 1)"; else echo 0; fi
+}
+# sluice_source PORT ARGS... -> sluice-source's summary line
+sluice_source()
+{
+	local port=$1
+	shift
+	timeout "$TOOL_LIMIT" "$BUILD/sluice-source" -q "$@" "127.0.0.1:$port" 2>>"$LOG" | tail -1
+}
+field()
+{
+	sed -n "s|.*$1=\\([0-9.]*\\).*|\\1|p" <<<"$2"
+}
 
 # --- 1. 4 KiB x 50 sessions -----------------------------------------------------------
 e2e_start_smtp_sink smtp-sink "$SINK4K" -m 2048
 SINK4K_PID=$E2E_LAST_PID
-e2e_sluice_conf "$E2E_TMP/sluice4k.conf" "$SLUICE4K" "$SINK4K" "shards 0" "log-level warn" \
-	"max-connections-per-ip 0"
-sed -i '/^shards 2$/d' "$E2E_TMP/sluice4k.conf"
-e2e_start_sluice sluice4k "$E2E_TMP/sluice4k.conf" "$SLUICE4K"
-SLUICE_PID=$E2E_LAST_PID
+for s in "${SHARDS[@]}"; do
+	bench_sluice "sluice4k-s$s" "${SL4K_PORT[$s]}" "$SINK4K" "$s" "max-connections-per-ip 0"
+	SL4K_PID[$s]=$E2E_LAST_PID
+done
 
-# smtp_source_round PORT MESSAGES -> msgs/s
-smtp_source_round()
-{
-	local t0 t1 rc
-	t0=$(now)
-	/usr/sbin/smtp-source -s 50 -m "$2" -l 4096 -d -f a@bench.test -t b@bench.test \
-		"127.0.0.1:$1" >>"$LOG" 2>&1
-	rc=$?
-	t1=$(now)
-	[ $rc = 0 ] || { log "smtp-source to port $1 exited $rc"; echo 0; return; }
-	calc "round($2 / ($t1 - $t0), 1)"
-}
-
-d_rate=() s_rate=() s_cpu=() d_p99=() s_p99=() d_ssrate=() s_ssrate=()
 for r in 1 2 3; do
 	v=$(smtp_source_round "$SINK4K" "$M4K")
-	d_rate+=("$v")
+	add d_rate "$v"
 	log "4k round $r: smtp-source direct: $v msgs/s"
-	c0=$(cpu_ticks "$SLUICE_PID")
-	v=$(smtp_source_round "$SLUICE4K" "$M4K")
-	c1=$(cpu_ticks "$SLUICE_PID")
-	s_rate+=("$v")
-	cpu=$(calc "round(($c1 - $c0) * 1e6 / $CLK_TCK / $M4K, 1)")
-	s_cpu+=("$cpu")
-	log "4k round $r: smtp-source via sluice: $v msgs/s; sluice CPU $((c1 - c0)) ticks = $cpu us/msg"
-	for target in direct sluice; do
-		port=$SINK4K
-		[ $target = sluice ] && port=$SLUICE4K
-		out=$("$BUILD/sluice-source" -q -s 50 -m "$M4K" -l 4k "127.0.0.1:$port" 2>>"$LOG" | tail -1)
-		log "4k round $r: sluice-source $target: $out"
-		p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$out")
-		rate=$(sed -n 's/.*msgs\/s=\([0-9.]*\).*/\1/p' <<<"$out")
-		if [ $target = direct ]; then
-			d_p99+=("${p99:-0}") d_ssrate+=("${rate:-0}")
-		else
-			s_p99+=("${p99:-0}") s_ssrate+=("${rate:-0}")
-		fi
+	for s in $(round_order $r); do
+		pid=${SL4K_PID[$s]}
+		c0=$(cpu_ticks "$pid")
+		v=$(smtp_source_round "${SL4K_PORT[$s]}" "$M4K")
+		c1=$(cpu_ticks "$pid")
+		cpu=$(calc "round(($c1 - $c0) * 1e6 / $CLK_TCK / $M4K, 1)")
+		add "s_rate$s" "$v"
+		add "s_cpu$s" "$cpu"
+		log "4k round $r: smtp-source via sluice shards $s: $v msgs/s; sluice CPU $((c1 - c0)) ticks = $cpu us/msg"
+	done
+	out=$(sluice_source "$SINK4K" -s 50 -m "$M4K" -l 4k)
+	log "4k round $r: sluice-source direct: $out"
+	add d_p99 "$(field p99_ms "$out")"
+	add d_ss "$(field msgs/s "$out")"
+	for s in $(round_order $r); do
+		out=$(sluice_source "${SL4K_PORT[$s]}" -s 50 -m "$M4K" -l 4k)
+		log "4k round $r: sluice-source via sluice shards $s: $out"
+		add "s_p99$s" "$(field p99_ms "$out")"
+		add "s_ss$s" "$(field msgs/s "$out")"
 	done
 done
-e2e_alive "$SLUICE_PID" || log "WARNING: sluice died during the 4 KiB benchmark"
+for s in "${SHARDS[@]}"; do
+	e2e_alive "${SL4K_PID[$s]}" || log "WARNING: sluice shards $s died during the 4 KiB benchmark"
+done
 
-# --- 4. Postfix pass-through relay (same 4 KiB load, same smtp-sink) -----------------
+# --- 2. Postfix pass-through relay (same 4 KiB load, same smtp-sink) -----------------
 pf_start()
 {
 	PF_DIR=$E2E_TMP/postfix
@@ -239,54 +325,90 @@ EOF
 		return 1
 	}
 }
-pf_rate=() pfs_rate=()
 if [ "$(id -u)" = 0 ] && pf_start; then
 	for r in 1 2 3; do
 		v=$(smtp_source_round "$PFPORT" "$MPF")
-		pf_rate+=("$v")
+		add pf_rate "$v"
 		log "postfix round $r: smtp-source via Postfix smtpd_proxy_filter: $v msgs/s"
-		v=$(smtp_source_round "$SLUICE4K" "$MPF")
-		pfs_rate+=("$v")
-		log "postfix round $r: same load via sluice: $v msgs/s"
+		for s in $(round_order $r); do
+			v=$(smtp_source_round "${SL4K_PORT[$s]}" "$MPF")
+			add "pfs_rate$s" "$v"
+			log "postfix round $r: same load via sluice shards $s: $v msgs/s"
+		done
 	done
 	postfix -c "$PF_DIR/conf" stop >>"$LOG" 2>&1
 	grep -E 'warning|error|fatal' "$PF_DIR/maillog" | sort | uniq -c | sort -rn | head -5 >>"$LOG"
 else
 	log "Postfix comparison skipped (needs root and a working postfix)"
 fi
-e2e_stop "$SLUICE_PID" 35
-e2e_stop "$SINK4K_PID" 5
 
-# --- 2. 25 MiB x 4 sessions -----------------------------------------------------------
-e2e_start_sink bigsink "$BIGSINK" --quiet
-BIGSINK_PID=$E2E_LAST_PID
-e2e_sluice_conf "$E2E_TMP/sluicebig.conf" "$SLUICEBIG" "$BIGSINK" "log-level warn"
-sed -i '/^shards 2$/d' "$E2E_TMP/sluicebig.conf"
-e2e_start_sluice sluicebig "$E2E_TMP/sluicebig.conf" "$SLUICEBIG"
-SLUICEBIG_PID=$E2E_LAST_PID
-d_mb=() s_mb=() big_cpu=()
+# --- 3. 25 MiB x 4 sessions, smtp-source -> smtp-sink (the issue's baseline tools) -----
+# The same smtp-sink and sluice instances as the 4 KiB load.
+mb_of()
+{
+	if [ -n "$2" ]; then calc "round($1 * $BIGLEN / $2 / 1e6, 1)"; else echo 0; fi
+}
 for r in 1 2 3; do
-	for target in direct sluice; do
-		port=$BIGSINK
-		[ $target = sluice ] && port=$SLUICEBIG
-		c0=$(cpu_ticks "$SLUICEBIG_PID")
-		out=$("$BUILD/sluice-source" -q -s 4 -m "$MBIG" -l 25M "127.0.0.1:$port" 2>>"$LOG" | tail -1)
-		c1=$(cpu_ticks "$SLUICEBIG_PID")
-		if [ $target = sluice ]; then
-			big_cpu+=("$(calc "round(($c1 - $c0) * 1e3 / $CLK_TCK / $MBIG, 2)")")
-			out="$out; sluice CPU ${big_cpu[-1]} ms/msg"
-		fi
-		log "25M round $r: sluice-source $target: $out"
-		mb=$(sed -n 's/.*MB\/s=\([0-9.]*\).*/\1/p' <<<"$out")
-		acc=$(sed -n 's/.*accepted=\([0-9]*\).*/\1/p' <<<"$out")
-		[ "${acc:-0}" = "$MBIG" ] || log "WARNING: 25M $target accepted ${acc:-?} of $MBIG"
-		if [ $target = direct ]; then d_mb+=("${mb:-0}"); else s_mb+=("${mb:-0}"); fi
+	dt=$(smtp_source_run "$SINK4K" "$MBIG" 4 "$BIGLEN")
+	v=$(mb_of "$MBIG" "$dt")
+	add pfbig_d "$v"
+	log "25M round $r: smtp-source -l $BIGLEN direct to smtp-sink: $v MB/s (${dt:-failed} s)"
+	for s in $(round_order $r); do
+		pid=${SL4K_PID[$s]}
+		c0=$(cpu_ticks "$pid")
+		dt=$(smtp_source_run "${SL4K_PORT[$s]}" "$MBIG" 4 "$BIGLEN")
+		c1=$(cpu_ticks "$pid")
+		v=$(mb_of "$MBIG" "$dt")
+		cpu=$(calc "round(($c1 - $c0) * 1e3 / $CLK_TCK / $MBIG, 2)")
+		add "pfbig_s$s" "$v"
+		add "pfbig_cpu$s" "$cpu"
+		log "25M round $r: smtp-source -l $BIGLEN via sluice shards $s to smtp-sink: $v MB/s (${dt:-failed} s); sluice CPU $cpu ms/msg"
 	done
 done
-e2e_stop "$SLUICEBIG_PID" 35
+for s in "${SHARDS[@]}"; do
+	e2e_alive "${SL4K_PID[$s]}" || log "WARNING: sluice shards $s died during the smtp-sink runs"
+	e2e_stop "${SL4K_PID[$s]}" 35
+done
+e2e_stop "$SINK4K_PID" 5
+
+# --- 4. 25 MiB x 4 sessions, sluice-source -> sluice-sink ------------------------------
+e2e_start_sink bigsink "$BIGSINK" --quiet
+BIGSINK_PID=$E2E_LAST_PID
+for s in "${SHARDS[@]}"; do
+	bench_sluice "sluicebig-s$s" "${SLBIG_PORT[$s]}" "$BIGSINK" "$s"
+	SLBIG_PID[$s]=$E2E_LAST_PID
+done
+# big_round R TARGET PORT [PID]: one sluice-source 25M run; with PID, sluice's CPU too.
+big_round()
+{
+	local r=$1 target=$2 port=$3 pid=${4:-} c0=0 c1=0 out cpu acc
+	[ -n "$pid" ] && c0=$(cpu_ticks "$pid")
+	out=$(sluice_source "$port" -s 4 -m "$MBIG" -l 25M)
+	[ -n "$pid" ] && c1=$(cpu_ticks "$pid")
+	if [ -n "$pid" ]; then
+		cpu=$(calc "round(($c1 - $c0) * 1e3 / $CLK_TCK / $MBIG, 2)")
+		out="$out; sluice CPU $cpu ms/msg"
+	fi
+	log "25M round $r: sluice-source $target: $out"
+	acc=$(field accepted "$out")
+	[ "${acc:-0}" = "$MBIG" ] || log "WARNING: 25M $target accepted ${acc:-?} of $MBIG"
+	echo "$(field MB/s "$out") ${cpu:-}"
+}
+for r in 1 2 3; do
+	read -r v _ <<<"$(big_round $r direct "$BIGSINK")"
+	add d_mb "$v"
+	for s in $(round_order $r); do
+		read -r v cpu <<<"$(big_round $r "via sluice shards $s" "${SLBIG_PORT[$s]}" "${SLBIG_PID[$s]}")"
+		add "s_mb$s" "$v"
+		add "big_cpu$s" "$cpu"
+	done
+done
+for s in "${SHARDS[@]}"; do
+	e2e_stop "${SLBIG_PID[$s]}" 35
+done
 e2e_stop "$BIGSINK_PID" 10
 
-# --- 3. 10,000 idle sessions ----------------------------------------------------------
+# --- 5. 10,000 idle sessions ----------------------------------------------------------
 cat >"$E2E_TMP/idle.py" <<'PY'
 # Fallback idle client: open N sessions, read the greeting, EHLO, hold until SIGTERM.
 import selectors, signal, socket, sys, time
@@ -314,56 +436,59 @@ rss_kib()
 {
 	awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
 }
-idle_per=()
 for r in 1 2 3; do
-	read -r ip up <<<"$(e2e_free_ports 2 "${P[@]}")"
-	e2e_sluice_conf "$E2E_TMP/idle$r.conf" "$ip" "$up" "log-level warn" \
-		"max-connections-per-ip 0" "max-sessions 20000"
-	sed -i '/^shards 2$/d' "$E2E_TMP/idle$r.conf"
-	e2e_start_sluice "idle-sluice$r" "$E2E_TMP/idle$r.conf" "$ip"
-	spid=$E2E_LAST_PID
-	sleep 0.5
-	rss0=$(rss_kib "$spid")
-	if [ "$idle_tool" = "python3 sockets" ]; then
-		e2e_start "idle$r" "${idle_cmd[@]}" "$ip"
-	else
-		e2e_start "idle$r" "${idle_cmd[@]}" "127.0.0.1:$ip"
-	fi
-	ipid=$E2E_LAST_PID
-	open=
-	for ((i = 0; i < 600; i++)); do
-		open=$(sed -n 's/.*idle: open=\([0-9]*\).*/\1/p' "$E2E_TMP/idle$r.out" | tail -1)
-		[ -n "$open" ] && break
-		e2e_alive "$ipid" || break
-		sleep 0.1
+	for s in $(round_order $r); do
+		read -r ip up <<<"$(e2e_free_ports 2 "${P[@]}")"
+		name="idle$r-s$s"
+		bench_sluice "sluice-$name" "$ip" "$up" "$s" "max-connections-per-ip 0" \
+			"max-sessions 20000"
+		spid=$E2E_LAST_PID
+		sleep 0.5
+		rss0=$(rss_kib "$spid")
+		if [ "$idle_tool" = "python3 sockets" ]; then
+			e2e_start "$name" "${idle_cmd[@]}" "$ip"
+		else
+			e2e_start "$name" "${idle_cmd[@]}" "127.0.0.1:$ip"
+		fi
+		ipid=$E2E_LAST_PID
+		open=
+		for ((i = 0; i < 600; i++)); do
+			open=$(sed -n 's/.*idle: open=\([0-9]*\).*/\1/p' "$E2E_TMP/$name.out" | tail -1)
+			[ -n "$open" ] && break
+			e2e_alive "$ipid" || break
+			sleep 0.1
+		done
+		sleep 1
+		rss1=$(rss_kib "$spid")
+		if [ -n "$open" ] && [ "$open" -gt 0 ]; then
+			per=$(calc "round(($rss1 - $rss0) / $open, 2)")
+		else
+			per=0
+			log "idle round $r shards $s: the idle client did not report open sessions: $(tail -2 "$E2E_TMP/$name.err")"
+		fi
+		add "idle$s" "$per"
+		log "idle round $r shards $s ($idle_tool): open=${open:-?} sluice VmRSS $rss0 -> $rss1 KiB: $per KiB/session"
+		e2e_stop "$ipid" 10
+		sleep 1
+		e2e_stop "$spid" 10 ||
+			log "idle round $r shards $s: sluice needed SIGKILL (it did not exit on SIGTERM)"
 	done
-	sleep 1
-	rss1=$(rss_kib "$spid")
-	if [ -n "$open" ] && [ "$open" -gt 0 ]; then
-		per=$(calc "round(($rss1 - $rss0) / $open, 2)")
-	else
-		per=0
-		log "idle round $r: the idle client did not report open sessions: $(tail -2 "$E2E_TMP/idle$r.err")"
-	fi
-	idle_per+=("$per")
-	log "idle round $r ($idle_tool): open=${open:-?} sluice VmRSS $rss0 -> $rss1 KiB: $per KiB/session"
-	e2e_stop "$ipid" 10
-	sleep 1
-	e2e_stop "$spid" 10 || log "idle round $r: sluice needed SIGKILL (it did not exit on SIGTERM)"
 done
 
-# --- table ------------------------------------------------------------------------------
-md_d_rate=$(median "${d_rate[@]}")
-md_s_rate=$(median "${s_rate[@]}")
-md_cpu=$(median "${s_cpu[@]}")
-md_d_p99=$(median "${d_p99[@]}")
-md_s_p99=$(median "${s_p99[@]}")
-md_d_ss=$(median "${d_ssrate[@]}")
-md_s_ss=$(median "${s_ssrate[@]}")
-md_d_mb=$(median "${d_mb[@]}")
-md_s_mb=$(median "${s_mb[@]}")
-md_idle=$(median "${idle_per[@]}")
-md_big_cpu=$(median "${big_cpu[@]}")
+# --- 6. parser microbenchmark (nothing else running) -----------------------------------
+PROTO_OUT=
+if [ -x "$BUILD/bench/bench_proto" ]; then
+	log "bench_proto: $BUILD/bench/bench_proto"
+	PROTO_OUT=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_proto" 2>>"$LOG")
+	printf '%s\n' "$PROTO_OUT" >>"$LOG"
+else
+	log "bench_proto not built ($BUILD/bench/bench_proto; make build/bench/bench_proto)"
+fi
+
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average at end: $LOAD1"
+
+# --- tables -----------------------------------------------------------------------------
 ratio()
 {
 	calc "'%.1f%%' % (100.0 * $1 / $2) if $2 else 'n/a'"
@@ -372,32 +497,97 @@ verdict()
 {
 	if python3 -c "import sys; sys.exit(0 if $1 else 1)"; then echo "met"; else echo "**missed**"; fi
 }
+# row LOAD MEASURE SHARDS SLUICE BASELINE BASE_NOTE TARGET_TEXT TARGET_EXPR
+row()
+{
+	local base=$5 rat="" tgt=$7
+	if [ -n "$base" ]; then
+		rat=$(ratio "$4" "$5")
+		base="$5 ($6)"
+	fi
+	[ -n "$8" ] && tgt="$7: $(verdict "$8")"
+	echo "| $1 | $2 | $(shards_label "$3") | $4 | $base | $rat | $tgt |"
+}
+md_d_rate=$(med d_rate)
+md_d_ss=$(med d_ss)
+md_d_p99=$(med d_p99)
+md_pfbig_d=$(med pfbig_d)
+md_d_mb=$(med d_mb)
 {
 	echo
-	echo "### sluice end-to-end benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, loopback"
+	echo "### sluice end-to-end benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs, loopback"
 	echo
-	echo "Median of 3 rounds; baseline measured in the same run. Raw rounds: \`${LOG#"$ROOT"/}\`."
+	echo "Median of 3 rounds; baselines measured in the same run, once per round; each sluice"
+	echo "figure with \`shards 1\` and with the default (one shard per CPU). Load tools, sluice"
+	echo "and sinks share the same $NCPU CPUs. Load average at start $LOAD0, at end $LOAD1"
+	echo "(1, 5, 15 min; this run's own load counts too). Raw rounds: \`${LOG#"$ROOT"/}\`."
 	echo
-	echo "| load | measure | sluice | baseline | ratio | target |"
-	echo "|---|---|---:|---:|---:|---|"
-	echo "| 4 KiB x 50 sessions, $M4K msgs, Postfix smtp-source -d | msgs/s | $md_s_rate | $md_d_rate (straight to smtp-sink) | $(ratio "$md_s_rate" "$md_d_rate") | >= 75%: $(verdict "$md_s_rate >= 0.75 * $md_d_rate") |"
-	echo "| same, sluice-source | msgs/s | $md_s_ss | $md_d_ss (straight to smtp-sink) | $(ratio "$md_s_ss" "$md_d_ss") | |"
-	echo "| same, sluice-source | p99 ms | $md_s_p99 | $md_d_p99 (straight to smtp-sink) | $(ratio "$md_s_p99" "$md_d_p99") | |"
-	echo "| same, smtp-source | sluice CPU us/msg | $md_cpu | | | <= 40: $(verdict "$md_cpu <= 40") |"
-	echo "| 25 MiB x 4 sessions, $MBIG msgs, sluice-source | MB/s | $md_s_mb | $md_d_mb (straight to sluice-sink) | $(ratio "$md_s_mb" "$md_d_mb") | >= 75%: $(verdict "$md_s_mb >= 0.75 * $md_d_mb") |"
-	echo "| same | sluice CPU ms per 25 MiB message | $md_big_cpu | | | |"
-	echo "| $NIDLE idle sessions ($idle_tool) | VmRSS KiB/session | $md_idle | | | <= 8: $(verdict "$md_idle <= 8") |"
-	if [ ${#pf_rate[@]} -gt 0 ]; then
-		md_pf=$(median "${pf_rate[@]}")
-		md_pfs=$(median "${pfs_rate[@]}")
-		echo "| 4 KiB x 50 sessions, $MPF msgs: sluice vs Postfix 3.7 smtpd_proxy_filter pass-through | msgs/s | $md_pfs | $md_pf (Postfix) | $(ratio "$md_pfs" "$md_pf") | |"
+	echo "| load | measure | sluice config | sluice | baseline | ratio | target |"
+	echo "|---|---|---|---:|---:|---:|---|"
+	for s in "${SHARDS[@]}"; do
+		v=$(med "s_rate$s")
+		row "4 KiB x 50 sessions, $M4K msgs, smtp-source -d -> smtp-sink" msgs/s "$s" "$v" \
+			"$md_d_rate" "straight to smtp-sink" ">= 75%" "$v >= 0.75 * $md_d_rate"
+	done
+	for s in "${SHARDS[@]}"; do
+		row "same" "sluice CPU us/msg" "$s" "$(med "s_cpu$s")" "" "" "<= 40" \
+			"$(med "s_cpu$s") <= 40"
+	done
+	for s in "${SHARDS[@]}"; do
+		row "same load from sluice-source" msgs/s "$s" "$(med "s_ss$s")" "$md_d_ss" \
+			"straight to smtp-sink" "" ""
+	done
+	for s in "${SHARDS[@]}"; do
+		row "same load from sluice-source" "p99 ms" "$s" "$(med "s_p99$s")" "$md_d_p99" \
+			"straight to smtp-sink" "" ""
+	done
+	if [ -n "${R[pf_rate]:-}" ]; then
+		md_pf=$(med pf_rate)
+		for s in "${SHARDS[@]}"; do
+			row "4 KiB x 50 sessions, $MPF msgs: sluice vs Postfix ${PF_VER:-} smtpd_proxy_filter pass-through" \
+				msgs/s "$s" "$(med "pfs_rate$s")" "$md_pf" "Postfix" "" ""
+		done
+	fi
+	for s in "${SHARDS[@]}"; do
+		v=$(med "pfbig_s$s")
+		row "25 MiB x 4 sessions, $MBIG msgs, smtp-source -l $BIGLEN -d -> smtp-sink" MB/s "$s" \
+			"$v" "$md_pfbig_d" "straight to smtp-sink" ">= 75%" "$v >= 0.75 * $md_pfbig_d"
+	done
+	for s in "${SHARDS[@]}"; do
+		row "same" "sluice CPU ms/msg" "$s" "$(med "pfbig_cpu$s")" "" "" "" ""
+	done
+	for s in "${SHARDS[@]}"; do
+		v=$(med "s_mb$s")
+		row "25 MiB x 4 sessions, $MBIG msgs, sluice-source -> sluice-sink" MB/s "$s" "$v" \
+			"$md_d_mb" "straight to sluice-sink" ">= 75%" "$v >= 0.75 * $md_d_mb"
+	done
+	for s in "${SHARDS[@]}"; do
+		row "same" "sluice CPU ms/msg" "$s" "$(med "big_cpu$s")" "" "" "" ""
+	done
+	for s in "${SHARDS[@]}"; do
+		row "$NIDLE idle sessions ($idle_tool)" "VmRSS KiB/session" "$s" "$(med "idle$s")" \
+			"" "" "<= 8" "$(med "idle$s") <= 8"
+	done
+	if [ -n "$PROTO_OUT" ]; then
+		echo
+		echo "Parser microbenchmark (\`bench/bench_proto\`, best of 5 runs, one thread):"
+		echo
+		echo "| parser | ns/op | MB/s | one op |"
+		echo "|---|---:|---:|---|"
+		awk '$3 == "ns/op" && $5 == "MB/s" {
+			op = "?"
+			if ($1 == "smtp_line") op = "frame one command line of a pipelined burst"
+			else if ($1 == "smtp_cmd") op = "parse one MAIL/RCPT/EHLO/DATA line"
+			else if ($1 == "smtp_data") op = "a 10 MiB DATA body, every 4th line dot-stuffed, 16 KiB spans"
+			else if ($1 == "smtp_data_plain") op = "the same body without stuffed lines"
+			else if ($1 == "smtp_stuff") op = "dot-stuff the 10 MiB content (BDAT -> DATA)"
+			printf "| %s | %s | %s | %s |\n", $1, $2, $4, op
+		}' <<<"$PROTO_OUT"
 	fi
 } | tee "$MD"
 {
-	echo "rounds: 4k direct ${d_rate[*]} | via sluice ${s_rate[*]} | cpu us/msg ${s_cpu[*]}"
-	echo "rounds: sluice-source direct msgs/s ${d_ssrate[*]} p99 ${d_p99[*]} | via sluice msgs/s ${s_ssrate[*]} p99 ${s_p99[*]}"
-	echo "rounds: 25M direct ${d_mb[*]} | via sluice ${s_mb[*]} | sluice CPU ms/msg ${big_cpu[*]}"
-	echo "rounds: idle KiB/session ${idle_per[*]}"
-	echo "rounds: postfix ${pf_rate[*]:-} | sluice (same) ${pfs_rate[*]:-}"
+	for k in $(printf '%s\n' "${!R[@]}" | sort); do
+		echo "rounds: $k ${R[$k]}"
+	done
 	cat "$MD"
 } >>"$LOG"
