@@ -1,18 +1,26 @@
 # sluice -- build everything from this one Makefile.
 #
-#   make [BUILD=release|debug|asan|ubsan] [V=1] [target]
+#   make [BUILD=release|debug|asan|ubsan|fuzz] [V=1] [target]
 #
 #   all            server + tools (default): build/sluice, build/sluice-source,
 #                  build/sluice-sink (other BUILD modes: build/<mode>/...)
 #   run            install missing packages, build, start a sink and sluice on
 #                  the embedded default configuration (127.0.0.1:2525)
-#   test           install missing packages, build, run unit + e2e tests
+#   test           install missing packages, build, run unit tests, the
+#                  fuzz-corpus replay and e2e tests
 #   unit           Criterion unit tests only
+#   fuzz-replay    replay tests/fuzz/corpus/<t>/ through each fuzz target (gcc)
+#   fuzz           libFuzzer binaries build/fuzz/fuzz_<t> (clang, BUILD=fuzz)
+#   fuzz-run       T=<target> [SECS=60]: fuzz one target; new inputs go to
+#                  build/fuzz/corpus/<t>, crashes to build/fuzz/crash-*
+#   fuzz-merge     T=<target>: add the inputs of build/fuzz/corpus/<t> that
+#                  bring new coverage to tests/fuzz/corpus/<t> (-merge=1)
 #   e2e            end-to-end tests on loopback only
 #   bench          benchmarks against Postfix's smtp-source/smtp-sink
 #   check-headers  compile each header on its own
 #   check-layers   forbid upward includes between modules
-#   check          format-check + check-headers + check-layers + unit
+#   check          format-check + check-headers + check-layers + unit +
+#                  fuzz-replay
 #   deps           install missing Debian packages (tools/install-deps.sh)
 #   clean          remove build/
 #   help           print this text
@@ -46,12 +54,19 @@ else ifeq ($(BUILD),asan)
 else ifeq ($(BUILD),ubsan)
   OPT := -O1 -g -fsanitize=undefined -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=undefined
+else ifeq ($(BUILD),fuzz)
+  # libFuzzer needs clang; the fuzzer runtime itself is linked only into
+  # build/fuzz/fuzz_<t> (-fsanitize=fuzzer), everything else is instrumented.
+  CC  := clang
+  OPT := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	 -fno-omit-frame-pointer -DSLUICE_DEBUG -DSLUICE_FUZZING
+  LDFLAGS += -fsanitize=address,undefined
 else
   $(error unknown BUILD=$(BUILD))
 endif
 CFLAGS	+= $(CSTD) $(WARN) $(OPT)
 # jemalloc replaces malloc; the sanitizers bring their own allocator.
-ifneq ($(filter asan ubsan,$(BUILD)),)
+ifneq ($(filter asan ubsan fuzz,$(BUILD)),)
   LDLIBS := $(filter-out -ljemalloc,$(LDLIBS))
 endif
 
@@ -100,6 +115,11 @@ $(O)/sluice-source: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/source/*.c)) $(TO
 $(O)/sluice-sink: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/sink/*.c)) $(TOOLS_COMMON) $(LIBS)
 	$(call link)
 
+# parser microbenchmark (bench/bench_proto.c), run by `make bench`.
+$(O)/bench/bench_proto: $(OBJ)/bench/bench_proto.o $(LIBS)
+	@mkdir -p $(@D)
+	$(call link)
+
 BINS	:= $(O)/sluice $(O)/sluice-source $(O)/sluice-sink
 all: $(BINS)
 .DEFAULT_GOAL := all
@@ -116,6 +136,50 @@ deps:
 unit: $(O)/tests/unit
 	$(O)/tests/unit --jobs=$$(nproc)
 
+# Fuzzing (STYLE.md "Test habits"): one target per parser, tests/fuzz/fuzz_<t>.c,
+# with its seed corpus tests/fuzz/corpus/<t>/ and dictionary tests/fuzz/dict/<t>.dict.
+# The replay binaries link a target with tools/fuzz-replay.c (SQLite fuzzcheck)
+# instead of libFuzzer, so `make test` replays every corpus with gcc alone.
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+REPLAYS	:= $(FUZZ_TARGETS:%=$(O)/replay_%)
+$(REPLAYS): $(O)/replay_%: $(OBJ)/tests/fuzz/fuzz_%.o $(OBJ)/tools/fuzz-replay.o $(LIBS)
+	$(call link)
+
+fuzz-replay: $(REPLAYS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		printf '  REPLAY  %-12s ' $$t; $(O)/replay_$$t tests/fuzz/corpus/$$t; \
+	done
+
+# libFuzzer binaries, always in build/fuzz/ (BUILD=fuzz re-entry, clang).
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+ifeq ($(BUILD),fuzz)
+# parsers only: proto, and core for check_fail (libproto.a first: link order)
+$(FUZZ_BINS): build/fuzz/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(O)/libproto.a $(O)/libcore.a
+	@$(if $(Q),printf '  LD      %s\n' $@)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+endif
+
+fuzz:
+	$(MAKE) --no-print-directory BUILD=fuzz $(FUZZ_BINS)
+
+# New inputs land in build/fuzz/corpus/<t> (the first directory); the committed
+# corpus is only read. fuzz-merge is the one target that writes into tests/:
+# it keeps every committed file and adds those that reach new edges (counters
+# off, so the committed corpus stays small: well under 200 files a target).
+FUZZ_T_CHECK = @case " $(FUZZ_TARGETS) " in *" $(T) "*) ;; \
+	*) echo "usage: make $@ T=<target> (one of: $(FUZZ_TARGETS))" >&2; exit 2;; esac
+fuzz-run: fuzz
+	$(FUZZ_T_CHECK)
+	@mkdir -p build/fuzz/corpus/$(T)
+	build/fuzz/fuzz_$(T) -max_total_time=$(or $(SECS),60) -dict=tests/fuzz/dict/$(T).dict \
+		-artifact_prefix=build/fuzz/ $(FUZZ_ARGS) build/fuzz/corpus/$(T) tests/fuzz/corpus/$(T)
+
+fuzz-merge: fuzz
+	$(FUZZ_T_CHECK)
+	@mkdir -p build/fuzz/corpus/$(T)
+	build/fuzz/fuzz_$(T) -merge=1 -use_counters=0 $(FUZZ_ARGS) tests/fuzz/corpus/$(T) \
+		build/fuzz/corpus/$(T)
+
 e2e: $(BINS)
 	tests/e2e/run.sh $(O)
 
@@ -123,6 +187,7 @@ e2e: $(BINS)
 # they install what is missing first, then re-enter make to build.
 test: deps
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory fuzz-replay
 	$(MAKE) --no-print-directory e2e
 
 run: deps
@@ -130,7 +195,7 @@ run: deps
 	tools/run.sh $(O)
 
 bench: deps
-	$(MAKE) --no-print-directory BUILD=release all
+	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto
 	bench/run.sh build
 
 check-headers:
@@ -140,6 +205,7 @@ check-layers:
 check: check-headers check-layers
 	@clang-format --dry-run --Werror $$(git ls-files '*.[ch]')
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory fuzz-replay
 
 clean:
 	rm -rf build
@@ -147,5 +213,6 @@ clean:
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all deps unit e2e test run bench check check-headers check-layers clean help
+.PHONY: all deps unit fuzz-replay fuzz fuzz-run fuzz-merge e2e test run bench check \
+	check-headers check-layers clean help
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
