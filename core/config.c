@@ -51,6 +51,7 @@ enum config_kind {
 	CK_DURATION,  /* DUR into a uint64_t, milliseconds */
 	CK_SEND_MODE, /* copy|zerocopy */
 	CK_LOG_LEVEL, /* error|warn|info|debug */
+	CK_PATH,      /* a file name, stored as given */
 };
 
 struct config_key {
@@ -90,6 +91,7 @@ static const struct config_key config_keys[] = {
     {"recv-buffers", CK_U32_POW2, F(recv_buffers), CONFIG_MIN_RECV_BUFFERS,
      CONFIG_MAX_RECV_BUFFERS},
     {"log-level", CK_LOG_LEVEL, 0, 0, 0},
+    {"zones", CK_PATH, F(zones), 0, 0},
 };
 
 #undef F
@@ -712,6 +714,14 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 	case CK_SIZE:
 	case CK_DURATION:
 		return set_number(c, k, value, where, err, errlen);
+	case CK_PATH:
+		if (strlen(value) >= CONFIG_MAX_PATH) {
+			config_err(err, errlen, where, "%s: path longer than %d bytes", k->name,
+				   CONFIG_MAX_PATH - 1);
+			return -ERANGE;
+		}
+		snprintf((char *)c + k->off, CONFIG_MAX_PATH, "%s", value);
+		return 0;
 	}
 	BUG_ON(1); /* every kind is handled above */
 	return -SLUICE_ESYNTAX;
@@ -994,6 +1004,8 @@ config_dump(const struct config *c, FILE *f)
 	fprintf(f, "shards %u\n", (unsigned)c->shards);
 	fprintf(f, "hostname %s\n", c->hostname);
 	fprintf(f, "upstream %s\n", c->upstream);
+	if (c->zones[0] != '\0')
+		fprintf(f, "zones %s\n", c->zones);
 	format_size(v, sizeof(v), c->max_message_size);
 	fprintf(f, "max-message-size %s\n", v);
 	fprintf(f, "max-recipients %u\n", (unsigned)c->max_recipients);

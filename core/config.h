@@ -42,6 +42,7 @@
 #define CONFIG_MAX_HOSTPORT    (CONFIG_MAX_HOSTNAME + 8) /* name + ":65535" (or [v6]:port) */
 #define CONFIG_MAX_FILE_SIZE   (1024 * 1024) /* a config file larger than this is refused */
 #define CONFIG_MAX_VALUE       1023	     /* longest value text on one line */
+#define CONFIG_MAX_PATH	       1024	     /* a file name in the config (zones) */
 #define CONFIG_MAX_RECV_MEMORY (1ull << 30)  /* recv-buffer-size * recv-buffers per shard */
 
 /* Defaults (SPEC.md "Config file format"). */
@@ -143,6 +144,7 @@ struct config {
 	uint32_t recv_buffers;		 /* recv-buffers per shard, a power of two */
 
 	enum config_log_level log_level; /* log-level */
+	char zones[CONFIG_MAX_PATH];	 /* zones: the zone file, "" = none (issue 4) */
 	uint64_t generation;		 /* 0 from config_defaults; the owner numbers reloads */
 };
 

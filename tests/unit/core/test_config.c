@@ -1096,3 +1096,21 @@ Test(config, example_file_documents_every_key_with_its_default)
 	free(text);
 	text = NULL;
 }
+
+Test(config, zones_path_is_kept_and_bounded)
+{
+	struct config c;
+	char msg[256], path[CONFIG_MAX_PATH + 1];
+
+	config_defaults(&c);
+	cr_assert_str_eq(c.zones, "", "no zone file by default");
+	cr_assert_eq(config_set(&c, "zones", "/etc/sluice/zones", "t:1", msg, sizeof(msg)), 0);
+	cr_assert_str_eq(c.zones, "/etc/sluice/zones");
+	memset(path, 'z', sizeof(path));
+	path[CONFIG_MAX_PATH - 1] = '\0'; /* N-1 bytes: fits with its NUL */
+	cr_assert_eq(config_set(&c, "zones", path, "t:2", msg, sizeof(msg)), 0);
+	path[CONFIG_MAX_PATH - 1] = 'z';
+	path[CONFIG_MAX_PATH] = '\0'; /* N bytes: one too many */
+	cr_assert_eq(config_set(&c, "zones", path, "t:3", msg, sizeof(msg)), -ERANGE);
+	cr_assert(strstr(msg, "t:3: zones: path longer than") != NULL, "%s", msg);
+}
