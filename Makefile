@@ -126,7 +126,9 @@ all: $(BINS)
 
 # Unit tests: Criterion, one binary; tests see every module through the libs.
 UNIT_SRC := $(wildcard tests/unit/*/*.c) $(wildcard tests/support/*.c)
-$(O)/tests/unit: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(LIBS)
+# tools/common is linked too, so its scanners and parsers are unit-tested
+# (TOOLS_COMMON is defined above, with the tools: prerequisites expand at read time).
+$(O)/tests/unit: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(TOOLS_COMMON) $(LIBS)
 	@mkdir -p $(@D)
 	$(call link,-lcriterion)
 

@@ -62,10 +62,15 @@ tool_stats_pct(const struct tool_stats *st, double p)
 
 	if (st->n == 0)
 		return 0.0;
-	/* nearest rank: the smallest sample with at least p% of samples <= it (no libm) */
-	x = p / 100.0 * (double)st->n;
+	/*
+	 * nearest rank: the smallest sample with at least p% of samples <= it
+	 * (no libm). p / 100 is inexact in binary (7 / 100 * 100 > 7), so the
+	 * product is taken first and a rounding error below 1e-9 of a rank is
+	 * not counted as a fraction: test bug_nearest_rank_off_by_one...
+	 */
+	x = p * (double)st->n / 100.0;
 	rank = (size_t)x;
-	if ((double)rank < x)
+	if ((double)rank + 1e-9 < x)
 		rank++;
 	if (rank < 1)
 		rank = 1;
