@@ -41,7 +41,7 @@ WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CPPFLAGS += -I.
 PKGS	:= liburing libxxhash
 LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash) \
-	   -ljemalloc -lck -lpthread
+	   -ljemalloc -lck -lidn2 -lpthread
 
 ifeq ($(BUILD),debug)
   OPT := -O0 -g3 -DSLUICE_DEBUG
@@ -117,6 +117,11 @@ $(O)/sluice-sink: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/sink/*.c)) $(TOOLS_
 
 # parser microbenchmark (bench/bench_proto.c), run by `make bench`.
 $(O)/bench/bench_proto: $(OBJ)/bench/bench_proto.o $(LIBS)
+	@mkdir -p $(@D)
+	$(call link)
+
+# zone table benchmark (bench/bench_route.c): load, RSS, lookups/s; run by `make bench`.
+$(O)/bench/bench_route: $(OBJ)/bench/bench_route.o $(LIBS)
 	@mkdir -p $(@D)
 	$(call link)
 
@@ -197,7 +202,7 @@ run: deps
 	tools/run.sh $(O)
 
 bench: deps
-	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto
+	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto build/bench/bench_route
 	bench/run.sh build
 
 check-headers:

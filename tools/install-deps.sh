@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
-libjemalloc-dev libxxhash-dev libck-dev libcriterion-dev \
+libjemalloc-dev libxxhash-dev libck-dev libidn2-dev libcriterion-dev \
 swaks postfix python3 iproute2 procps"
 
 missing=""

@@ -1,0 +1,348 @@
+/*
+ * test_zone_lookup.c -- zone_lookup() over one table that has every rule
+ * kind and zone option: precedence (exact > sub-address > catch-all, own
+ * zone > wildcard parent), case and IDN rules, quoted and UTF-8 local parts,
+ * tag keep/append, verified destinations (ports ignored, unverified left
+ * out) and the open-relay attempts of issue 4. Each row is an address and
+ * the exact --lookup JSON it must give.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route/zone.h"
+
+static const char zone_text[] =
+    "# every rule kind\n"
+    "zone example.com subdomains=wildcard\n"
+    "alice@example.com forward alice@dest.test bob@dest2.test:2525\n"
+    "alice+special@example.com forward special@dest.test\n"
+    "sales@example.com forward first@dest.test|second@unverified.test|third@[192.0.2.7]:2525\n"
+    "*@example.com forward catch@dest.test\n"
+    "spam@example.com drop\n"
+    "old@example.com reject 550 5.1.1 This address no longer receives mail\n"
+    "busy@example.com defer 451 4.2.1 Mailbox busy, try later   # comment\n"
+    "nowhere@example.com forward x@unverified.test|y@unverified.test\n"
+    "half@example.com forward x@unverified.test alice@dest.test\n"
+    "v6@example.com forward v@[IPv6:2001:DB8:0::1]:2525\n"
+    "\n"
+    "zone own.example.com\n"
+    "bob@own.example.com forward bob@dest.test\n"
+    "zone lists.example.com\n"
+    "*@lists.example.com forward lists@dest.test\n"
+    "zone tagged.test subaddress=-+ tag=append\n"
+    "alice@tagged.test forward alice@dest.test \"a b\"@dest.test\n"
+    "zone exact.test subaddress=off local-case=sensitive\n"
+    "Alice@exact.test forward alice@dest.test\n"
+    "zone b\xc3\xbc"
+    "cher.example\n"
+    "bob@b\xc3\xbc"
+    "cher.example forward bob@dest.test\n"
+    "zone xn--mnchen-3ya.example\n"
+    "max@m\xc3\xbcnchen.example forward max@b\xc3\xbc"
+    "cher.test\n"
+    "zone utf8.test\n"
+    "\"a b\"@utf8.test forward ab@dest.test\n"
+    "\xce\xb4\xce\xbf\xce\xba\xce\xb9\xce\xbc\xce\xae@utf8.test forward greek@dest.test\n"
+    "\"a%b\"@utf8.test forward literal@dest.test\n"
+    "verified-domain dest.test\n"
+    "verified-domain DEST2.test\n"
+    "verified third@[192.0.2.7]\n"
+    "verified v@[IPv6:2001:db8::1]\n"
+    "verified max@xn--bcher-kva.test\n";
+
+static struct zone_table *table;
+static struct zone_decision *dec;
+
+static void
+setup(void)
+{
+	char err[256];
+	int rc =
+	    zone_table_load_string(zone_text, sizeof(zone_text) - 1, "t", &table, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "load: %s", err);
+	dec = malloc(sizeof(*dec));
+	cr_assert_not_null(dec);
+}
+
+static void
+teardown(void)
+{
+	zone_table_free(table);
+	table = NULL;
+	free(dec);
+	dec = NULL;
+}
+
+struct lookup_case {
+	const char *addr; /* RCPT path */
+	const char *json; /* expected zone_decision_json() */
+};
+
+#define FWD(zone, rule, dests)                                                                     \
+	"{\"zone\":\"" zone "\",\"rule\":\"" rule "\",\"action\":\"forward\",\"reply\":null,"      \
+	"\"destinations\":" dests "}\n"
+#define NOTFWD(zone, rule, action, reply)                                                          \
+	"{\"zone\":" zone ",\"rule\":" rule ",\"action\":\"" action "\",\"reply\":\"" reply        \
+	"\",\"destinations\":[]}\n"
+#define RELAY(zone) NOTFWD(zone, "null", "refuse", "550 5.7.1 Relaying denied")
+#define UNKNOWN(zone, addr)                                                                        \
+	NOTFWD("\"" zone "\"", "null", "refuse",                                                   \
+	       "550 5.1.1 <" addr ">: Recipient address rejected: user unknown")
+#define SYNTAX NOTFWD("null", "null", "refuse", "550 5.1.3 Bad recipient address syntax")
+
+#define ALICE_DESTS "[[\"alice@dest.test\"],[\"bob@dest2.test:2525\"]]"
+#define CATCH	    FWD("example.com", "*@example.com", "[[\"catch@dest.test\"]]")
+
+static void
+check(const struct lookup_case *c, size_t n)
+{
+	char buf[8192];
+
+	for (size_t i = 0; i < n; i++) {
+		zone_lookup(table, c[i].addr, strlen(c[i].addr), dec);
+		zone_decision_json(dec, buf, sizeof(buf));
+		cr_expect_str_eq(buf, c[i].json, "row %zu <%s>", i, c[i].addr);
+	}
+}
+
+TestSuite(zone_lookup, .init = setup, .fini = teardown);
+
+Test(zone_lookup, every_rule_kind_gives_its_decision)
+{
+	static const struct lookup_case c[] = {
+	    {"alice@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"spam@example.com",
+	     NOTFWD("\"example.com\"", "\"spam@example.com\"", "drop", "250 2.1.5 Ok")},
+	    {"old@example.com", NOTFWD("\"example.com\"", "\"old@example.com\"", "reject",
+				       "550 5.1.1 This address no longer receives mail")},
+	    {"busy@example.com", NOTFWD("\"example.com\"", "\"busy@example.com\"", "defer",
+					"451 4.2.1 Mailbox busy, try later")},
+	    {"nobody@example.com", CATCH},
+	    {"nobody@own.example.com", UNKNOWN("own.example.com", "nobody@own.example.com")},
+	    {"x@other.test", RELAY("null")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, exact_beats_subaddress_which_beats_the_catch_all)
+{
+	static const struct lookup_case c[] = {
+	    {"alice+special@example.com",
+	     FWD("example.com", "alice+special@example.com", "[[\"special@dest.test\"]]")},
+	    {"alice+other@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"alice+@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"+alice@example.com", CATCH},
+	    {"alice-x@example.com", CATCH},
+	    {"alicex@example.com", CATCH},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, a_zone_of_its_own_beats_the_wildcard_parent)
+{
+	static const struct lookup_case c[] = {
+	    {"bob@own.example.com",
+	     FWD("own.example.com", "bob@own.example.com", "[[\"bob@dest.test\"]]")},
+	    {"x@lists.example.com",
+	     FWD("lists.example.com", "*@lists.example.com", "[[\"lists@dest.test\"]]")},
+	    /* the nearest wildcard ancestor: lists.example.com is not one */
+	    {"x@a.lists.example.com", CATCH},
+	    {"x@deep.sub.example.com", CATCH},
+	    {"alice@sub.example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"x@sub.own2.example.org", RELAY("null")},
+	    {"x@example.com.evil.test", RELAY("null")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, local_parts_fold_case_unless_the_zone_is_case_sensitive)
+{
+	static const struct lookup_case c[] = {
+	    {"ALICE@Example.COM", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"Alice+Tag@EXAMPLE.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"Alice@exact.test", FWD("exact.test", "Alice@exact.test", "[[\"alice@dest.test\"]]")},
+	    {"Alice@EXACT.test", FWD("exact.test", "Alice@exact.test", "[[\"alice@dest.test\"]]")},
+	    {"alice@exact.test", UNKNOWN("exact.test", "alice@exact.test")},
+	    /* subaddress=off: no stripping */
+	    {"Alice+x@exact.test", UNKNOWN("exact.test", "Alice+x@exact.test")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, tag_append_keeps_the_subaddress_and_tag_keep_drops_it)
+{
+	static const struct lookup_case c[] = {
+	    {"alice+x@tagged.test", FWD("tagged.test", "alice@tagged.test",
+					"[[\"alice+x@dest.test\"],[\"\\\"a b+x\\\"@dest.test\"]]")},
+	    {"alice-x@tagged.test", FWD("tagged.test", "alice@tagged.test",
+					"[[\"alice-x@dest.test\"],[\"\\\"a b-x\\\"@dest.test\"]]")},
+	    {"Alice+X+y@tagged.test",
+	     FWD("tagged.test", "alice@tagged.test",
+		 "[[\"alice+X+y@dest.test\"],[\"\\\"a b+X+y\\\"@dest.test\"]]")},
+	    {"alice@tagged.test", FWD("tagged.test", "alice@tagged.test",
+				      "[[\"alice@dest.test\"],[\"\\\"a b\\\"@dest.test\"]]")},
+	    /* a tag that would need quoting is not appended: no sub-address match */
+	    {"\"alice+x y\"@tagged.test", UNKNOWN("tagged.test", "\\\"alice+x y\\\"@tagged.test")},
+	    {"alice+x@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, u_label_and_a_label_forms_match_each_other)
+{
+	static const struct lookup_case c[] = {
+	    {"bob@b\xc3\xbc"
+	     "cher.example",
+	     FWD("xn--bcher-kva.example",
+		 "bob@b\xc3\xbc"
+		 "cher.example",
+		 "[[\"bob@dest.test\"]]")},
+	    {"bob@xn--bcher-kva.example", FWD("xn--bcher-kva.example",
+					      "bob@b\xc3\xbc"
+					      "cher.example",
+					      "[[\"bob@dest.test\"]]")},
+	    {"bob@XN--BCHER-KVA.Example", FWD("xn--bcher-kva.example",
+					      "bob@b\xc3\xbc"
+					      "cher.example",
+					      "[[\"bob@dest.test\"]]")},
+	    {"max@m\xc3\xbcnchen.example",
+	     FWD("xn--mnchen-3ya.example", "max@m\xc3\xbcnchen.example",
+		 "[[\"max@xn--bcher-kva.test\"]]")},
+	    {"max@xn--mnchen-3ya.example",
+	     FWD("xn--mnchen-3ya.example", "max@m\xc3\xbcnchen.example",
+		 "[[\"max@xn--bcher-kva.test\"]]")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, quoted_and_utf8_local_parts_match_their_dequoted_form)
+{
+	static const struct lookup_case c[] = {
+	    {"\"a b\"@utf8.test",
+	     FWD("utf8.test", "\\\"a b\\\"@utf8.test", "[[\"ab@dest.test\"]]")},
+	    {"\"a\\ b\"@utf8.test",
+	     FWD("utf8.test", "\\\"a b\\\"@utf8.test", "[[\"ab@dest.test\"]]")},
+	    {"\"alice\"@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
+	    {"\xce\xb4\xce\xbf\xce\xba\xce\xb9\xce\xbc\xce\xae@utf8.test",
+	     FWD("utf8.test", "\xce\xb4\xce\xbf\xce\xba\xce\xb9\xce\xbc\xce\xae@utf8.test",
+		 "[[\"greek@dest.test\"]]")},
+	    /* non-ASCII letters are not case-folded */
+	    {"\xce\x94\xce\x9f\xce\x9a\xce\x99\xce\x9c\xce\x89@utf8.test",
+	     UNKNOWN("utf8.test", "????????????@utf8.test")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, unverified_destinations_are_left_out_and_ports_do_not_matter)
+{
+	static const struct lookup_case c[] = {
+	    {"sales@example.com", FWD("example.com", "sales@example.com",
+				      "[[\"first@dest.test\",\"third@[192.0.2.7]:2525\"]]")},
+	    {"half@example.com", FWD("example.com", "half@example.com", "[[\"alice@dest.test\"]]")},
+	    {"v6@example.com",
+	     FWD("example.com", "v6@example.com", "[[\"v@[IPv6:2001:db8::1]:2525\"]]")},
+	    {"nowhere@example.com",
+	     NOTFWD("\"example.com\"", "\"nowhere@example.com\"", "refuse",
+		    "550 5.1.1 <nowhere@example.com>: Recipient address rejected: no verified "
+		    "destination")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, unverified_count_and_destination_fields_are_filled)
+{
+	zone_lookup(table, "sales@example.com", 17, dec);
+	cr_assert_eq(dec->action, ZONE_FORWARD);
+	cr_expect_eq(dec->unverified, 1);
+	cr_assert_eq(dec->ngroups, 1);
+	cr_assert_eq(dec->groups[0].n, 2);
+	cr_expect_str_eq(dec->groups[0].d[0].host, "dest.test");
+	cr_expect_eq(dec->groups[0].d[0].port, 0);
+	cr_expect(!dec->groups[0].d[0].literal);
+	cr_expect_str_eq(dec->groups[0].d[1].addr, "third@[192.0.2.7]");
+	cr_expect_str_eq(dec->groups[0].d[1].host, "192.0.2.7");
+	cr_expect_eq(dec->groups[0].d[1].port, 2525);
+	cr_expect(dec->groups[0].d[1].literal);
+	zone_lookup(table, "v6@example.com", 14, dec);
+	cr_expect_str_eq(dec->groups[0].d[0].host, "2001:db8::1");
+	zone_lookup(table, "nowhere@example.com", 19, dec);
+	cr_expect_eq(dec->action, ZONE_REFUSE);
+	cr_expect_eq(dec->unverified, 2);
+	cr_expect_eq(dec->ngroups, 0);
+}
+
+Test(zone_lookup, open_relay_attempts_never_reach_a_forward)
+{
+	static const struct lookup_case c[] = {
+	    /* percent hack: never rewritten, never sub-address or catch-all */
+	    {"a%b@example.com", RELAY("\"example.com\"")},
+	    {"alice%evil.test@example.com", RELAY("\"example.com\"")},
+	    {"alice+x%evil.test@example.com", RELAY("\"example.com\"")},
+	    /* ... but the exact literal local part an operator wrote is matched */
+	    {"a%b@utf8.test",
+	     FWD("utf8.test", "\\\"a%b\\\"@utf8.test", "[[\"literal@dest.test\"]]")},
+	    {"\"a%b\"@utf8.test",
+	     FWD("utf8.test", "\\\"a%b\\\"@utf8.test", "[[\"literal@dest.test\"]]")},
+	    /* bang paths */
+	    {"evil.test!alice@example.com", RELAY("\"example.com\"")},
+	    {"a!b@example.com", RELAY("\"example.com\"")},
+	    /* source routes */
+	    {"@relay.test:alice@example.com", RELAY("null")},
+	    {"@example.com,@x.test:a@evil.test", RELAY("null")},
+	    /* quoted local parts holding '@' */
+	    {"\"alice@evil.test\"@example.com", RELAY("\"example.com\"")},
+	    {"\"a@b\"@own.example.com", RELAY("\"own.example.com\"")},
+	    /* trailing dots, literals, look-alikes, other normalisations */
+	    {"alice@example.com.", RELAY("null")},
+	    {"alice@[192.0.2.1]", RELAY("null")},
+	    {"alice@[IPv6:2001:db8::1]", RELAY("null")},
+	    {"alice@ex\xd0\xb0mple.com", RELAY("null")}, /* Cyrillic a */
+	    {"bob@bu\xcc\x88"
+	     "cher.example",
+	     RELAY("null")}, /* NFD u-umlaut */
+	    {"bob@B\xc3\x9c"
+	     "CHER.example",
+	     RELAY("null")}, /* not a U-label */
+	    {"alice@example.com@evil.test", RELAY("null")},
+	    {"alice@evil.test", RELAY("null")},
+	    {"alice@exa mple.com", RELAY("null")},
+	    /* local parts differing in Unicode normalisation are other mailboxes */
+	    {"\xce\xb4\xce\xbf\xce\xba\xce\xb9\xce\xbc\xce\xb7\xcc\x81@utf8.test",
+	     UNKNOWN("utf8.test", "??????????????@utf8.test")},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, malformed_paths_are_refused_as_bad_syntax)
+{
+	static const struct lookup_case c[] = {
+	    {"", SYNTAX},
+	    {"alice", SYNTAX},
+	    {"alice@", SYNTAX},
+	    {"\"alice@example.com", SYNTAX},
+	    {"\"alice\"x@example.com", SYNTAX},
+	    {"@", RELAY("null")},
+	    {"@example.com", RELAY("null")},
+	    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com",
+	     SYNTAX},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, a_64_octet_local_part_is_looked_up)
+{
+	static const struct lookup_case c[] = {
+	    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@example.com", CATCH},
+	};
+	check(c, ARRAY_SIZE(c));
+}
+
+Test(zone_lookup, the_echoed_address_is_sanitised)
+{
+	zone_lookup(table, "a\rb@own.example.com", 19, dec);
+	cr_expect_str_eq(
+	    dec->reply,
+	    "550 5.1.1 <a?b@own.example.com>: Recipient address rejected: user unknown");
+}
