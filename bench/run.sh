@@ -26,10 +26,14 @@
 #      beside straight to sluice-sink (MB/s), and sluice's CPU per message.
 #   5. 10,000 idle sessions (sluice-source --idle, or a python3 fallback): growth of
 #      sluice's VmRSS per session (a fresh sluice per round and configuration).
-#   6. The parser microbenchmark (BUILD_DIR/bench/bench_proto), run last on a quiet
+#   6. The parser microbenchmark (BUILD_DIR/bench/bench_proto), run on a quiet
 #      machine, as a second table.
+#   7. Zone tables (BUILD_DIR/bench/bench_route, a third table): a 1,000,000-zone /
+#      5,000,000-rule file from tools/gen-zones.py (cached in build/bench/), 3 runs:
+#      load time, VmRSS growth, lookups/s on one thread over hit and miss addresses.
 # Raw per-round numbers go to build/bench/bench-DATE.log (and the tables to
-# build/bench/bench-DATE.md). BENCH_SCALE=N divides message counts by N (quick runs).
+# build/bench/bench-DATE.md). BENCH_SCALE=N divides message counts and the zone table's
+# zone, rule and lookup counts by N (quick runs).
 #
 # Decisions: Postfix runs with smtpd_proxy_filter and *without* speed_adjust, so it
 # opens the upstream at MAIL, relays RCPT and end-of-data replies and never queues:
@@ -485,6 +489,57 @@ else
 	log "bench_proto not built ($BUILD/bench/bench_proto; make build/bench/bench_proto)"
 fi
 
+# --- 7. zone tables: load time, RSS, lookups/s (bench_route, one thread) ---------------
+# The table is generated once per size and generator version into build/bench/ and
+# reused by later runs (about 400 MB and 15 s of python for 1M zones / 5M rules).
+ROUTE_NZ=$((1000000 / SCALE))
+ROUTE_NR=$((5000000 / SCALE))
+[ "$ROUTE_NZ" -ge 1 ] || ROUTE_NZ=1
+[ "$ROUTE_NR" -ge "$ROUTE_NZ" ] || ROUTE_NR=$ROUTE_NZ
+ROUTE_LOOKUPS=$((20000000 / SCALE))
+ROUTE_OK=
+if [ -x "$BUILD/bench/bench_route" ]; then
+	gen_sum=$(md5sum "$ROOT/tools/gen-zones.py" | cut -c1-8)
+	zfile=$OUTDIR/zones-${ROUTE_NZ}z-${ROUTE_NR}r-s1-$gen_sum.txt
+	if [ -s "$zfile" ] && [ -s "$zfile.samples" ]; then
+		log "route: reusing $zfile"
+	else
+		log "route: generating $ROUTE_NZ zones / $ROUTE_NR rules into $zfile"
+		rm -f "$OUTDIR"/zones-${ROUTE_NZ}z-${ROUTE_NR}r-s1-*.txt*
+		if timeout "$TOOL_LIMIT" python3 "$ROOT/tools/gen-zones.py" --zones "$ROUTE_NZ" \
+			--rules "$ROUTE_NR" --seed 1 --samples "$zfile.samples.tmp" \
+			>"$zfile.tmp" 2>>"$LOG"; then
+			mv "$zfile.samples.tmp" "$zfile.samples" && mv "$zfile.tmp" "$zfile"
+		else
+			log "route: tools/gen-zones.py failed"
+			rm -f "$zfile.tmp" "$zfile.samples.tmp"
+		fi
+	fi
+	if [ -s "$zfile" ]; then
+		for r in 1 2 3; do
+			out=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_route" "$zfile" \
+				"$zfile.samples" --lookups "$ROUTE_LOOKUPS" 2>>"$LOG")
+			rc=$?
+			log "route round $r (exit $rc): $(tr '\n' ' ' <<<"$out")"
+			lms=$(field load_ms "$out")
+			lps=$(field lookups_per_s "$(grep '^route: lookups_per_s=' <<<"$out")")
+			hot=$(field hot_lookups_per_s "$out")
+			if [ $rc != 0 ] || [ -z "$lms" ] || [ -z "$lps" ]; then
+				continue
+			fi
+			add r_load "$(calc "round($lms / 1000.0, 2)")"
+			add r_rss "$(field rss_mib "$out")"
+			add r_lps "$lps"
+			add r_hot "$hot"
+			ROUTE_OK=1
+			ROUTE_HITS=$(field hits "$(grep '^route: lookups_per_s=' <<<"$out")")
+			ROUTE_MISSES=$(field misses "$(grep '^route: lookups_per_s=' <<<"$out")")
+		done
+	fi
+else
+	log "bench_route not built ($BUILD/bench/bench_route; make build/bench/bench_route)"
+fi
+
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average at end: $LOAD1"
 
@@ -583,6 +638,29 @@ md_d_mb=$(med d_mb)
 			else if ($1 == "smtp_stuff") op = "dot-stuff the 10 MiB content (BDAT -> DATA)"
 			printf "| %s | %s | %s | %s |\n", $1, $2, $4, op
 		}' <<<"$PROTO_OUT"
+	fi
+	if [ -n "$ROUTE_OK" ]; then
+		# route_row MEASURE VALUE TARGET_TEXT TARGET_EXPR
+		route_row()
+		{
+			local tgt="$3: $(verdict "$4")"
+			[ "$SCALE" = 1 ] || tgt="$3 (for 1M zones / 5M rules; n/a at scale 1/$SCALE)"
+			echo "| $1 | $2 | $tgt |"
+		}
+		echo
+		echo "Zone tables (\`bench/bench_route\`: $ROUTE_NZ zones, $ROUTE_NR rules from"
+		echo "\`tools/gen-zones.py --seed 1\`; median of 3 runs; $ROUTE_LOOKUPS lookups a run on one"
+		echo "thread over shuffled sample addresses, last run ${ROUTE_HITS:-?} accepted / ${ROUTE_MISSES:-?} refused):"
+		echo
+		echo "| measure | value | target |"
+		echo "|---|---:|---|"
+		route_row "load time, s (zone_table_load, wall)" "$(med r_load)" "<= 10" "$(med r_load) <= 10"
+		route_row "resident memory of the loaded table, MiB (VmRSS growth)" "$(med r_rss)" \
+			"<= 2048" "$(med r_rss) <= 2048"
+		route_row "lookups/s, one thread, hits and misses mixed, random zones" "$(med r_lps)" \
+			">= 10,000,000" "$(med r_lps) >= 10e6"
+		echo "| same over 1,024 hot addresses (table entries in cache; context only) |" \
+			"$(med r_hot) | |"
 	fi
 } | tee "$MD"
 {

@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
+#include "route/zone.h"
 
 #define MAIN_POLL_MS 50 /* log latency: how often the control thread drains */
 
@@ -32,7 +33,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: sluice [-c FILE] [--listen ADDR:PORT]... [--shards N]\n"
 		   "              [--upstream HOST:PORT] [--hostname NAME] [--set KEY=VALUE]...\n"
-		   "              [--check-config [-v]]\n"
+		   "              [--zones FILE] [--check-config [-v]] [--lookup ADDRESS]\n"
 		   "Without -c, the embedded default applies: listen 127.0.0.1:2525,\n"
 		   "relay to 127.0.0.1:2526. Every config key can be set with --set.\n");
 }
@@ -83,14 +84,22 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},	{"listen", required_argument, NULL, 'L'},
-	    {"shards", required_argument, NULL, 'S'},	{"upstream", required_argument, NULL, 'U'},
-	    {"hostname", required_argument, NULL, 'H'}, {"set", required_argument, NULL, 's'},
-	    {"check-config", no_argument, NULL, 'C'},	{"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},	/* -c FILE */
+	    {"listen", required_argument, NULL, 'L'},	/* listen (repeatable) */
+	    {"shards", required_argument, NULL, 'S'},	/* shards */
+	    {"upstream", required_argument, NULL, 'U'}, /* upstream */
+	    {"hostname", required_argument, NULL, 'H'}, /* hostname */
+	    {"zones", required_argument, NULL, 'Z'},	/* zones */
+	    {"set", required_argument, NULL, 's'},	/* any key: KEY=VALUE */
+	    {"check-config", no_argument, NULL, 'C'},	/* check and exit */
+	    {"lookup", required_argument, NULL, 'K'},	/* one routing decision */
+	    {"verbose", no_argument, NULL, 'v'},	/* with --check-config */
+	    {"help", no_argument, NULL, 'h'},		/* usage */
+	    {NULL, 0, NULL, 0},
 	};
 	static struct config cfg; /* immutable once the shards start */
-	const char *file = NULL;
+	const char *file = NULL, *lookup = NULL;
+	struct zone_table *zones = NULL;
 	bool check = false, verbose = false;
 	struct shard *shards;
 	bool *joined;
@@ -153,6 +162,12 @@ main(int argc, char **argv)
 			override(&cfg, key, eq + 1, "--set");
 			break;
 		}
+		case 'Z':
+			override(&cfg, "zones", optarg, "--zones");
+			break;
+		case 'K':
+			lookup = optarg;
+			break;
 		case 'C':
 			check = true;
 			break;
@@ -165,12 +180,39 @@ main(int argc, char **argv)
 	}
 	if (config_finish(&cfg, err, sizeof(err)) < 0)
 		die_config(err);
+	if (cfg.zones[0] != '\0' && zone_table_load(cfg.zones, &zones, err, sizeof(err)) < 0)
+		die_config(err);
+	if (lookup != NULL) {
+		/* like postmap -q: one decision as JSON, then exit */
+		static struct zone_decision d;
+		static char json[65536];
+
+		if (zones == NULL) {
+			fprintf(stderr,
+				"sluice: --lookup needs --zones FILE (or zones in -c FILE)\n");
+			return 2;
+		}
+		zone_lookup(zones, lookup, strlen(lookup), &d);
+		zone_decision_json(&d, json, sizeof(json));
+		fputs(json, stdout);
+		zone_table_free(zones);
+		return 0;
+	}
 	if (check) {
 		if (verbose)
 			config_dump(&cfg, stdout);
-		fprintf(stderr, "sluice: configuration OK%s%s\n", file ? ": " : "",
-			file ? file : "");
+		fprintf(stderr, "sluice: configuration OK%s%s%s%s\n", file ? ": " : "",
+			file ? file : "", zones ? ", zones: " : "", zones ? cfg.zones : "");
+		zone_table_free(zones);
 		return 0;
+	}
+
+	if (zones != NULL) {
+		/* checked at start-up; RCPT routing through it is issue 4's next step */
+		fprintf(stderr, "sluice: %s: %zu zones, %zu rules loaded; not yet used at RCPT\n",
+			cfg.zones, zone_table_nzones(zones), zone_table_nrules(zones));
+		zone_table_free(zones);
+		zones = NULL;
 	}
 
 	/* signals go to the signalfd of this thread; the shards inherit the mask */

@@ -1,0 +1,307 @@
+/*
+ * bench_route.c -- zone table benchmark (issue 4): load time, resident memory and
+ * lookups per second on one thread.
+ *
+ *   bench_route ZONEFILE [SAMPLES] [--lookups N]
+ *
+ * ZONEFILE is loaded with zone_table_load(); the wall time of that call and the growth
+ * of VmRSS (/proc/self/status) across it are printed. SAMPLES is the list written by
+ * `tools/gen-zones.py --samples FILE` (`hit<TAB>ADDRESS` / `miss<TAB>ADDRESS` lines,
+ * shuffled); without it, addresses are made up here with the generator's naming scheme
+ * (zone i is z<i>-<word>.<tld>, its first local parts alice, bob, ...) for the zone
+ * count the table reports. zone_lookup() then runs over the addresses, round-robin,
+ * for N lookups (default 20,000,000, at most 1,000,000,000) after one warm-up pass,
+ * on the calling thread, reusing one struct zone_decision.
+ *
+ * Output, one parseable line per figure (bench/run.sh reads them):
+ *   route: load_ms=... rss_mib=... zones=... rules=...
+ *   route: lookups_per_s=... lookups=... hits=... misses=... samples=... ns_per_lookup=...
+ *   route: hot_lookups_per_s=... lookups=... hits=... misses=... hot_samples=... ns_per_lookup=...
+ * The second line is the headline: all samples, i.e. random zones across the whole
+ * table, mostly cache misses. The third repeats the N lookups over the first 1,024
+ * samples only, whose table entries stay in cache: the cost of the lookup code itself.
+ * hits/misses count what zone_lookup decided (miss = ZONE_REFUSE) over the timed
+ * lookups; the sample labels are only what the generator expected.
+ * Built by `make bench` as build/bench/bench_route (release build).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "route/zone.h"
+
+#define BENCH_LOOKUPS_DEFAULT 20000000ull
+#define BENCH_LOOKUPS_MAX     1000000000ull
+#define BENCH_GEN_SAMPLES     200000u /* in-process samples when no SAMPLES file */
+#define BENCH_ADDR_MAX	      512u    /* longest sample address kept */
+#define BENCH_HOT	      1024u   /* addresses in the hot-set run */
+
+struct sample {
+	const char *addr; /* into the samples buffer (owned by main) */
+	size_t len;	  /* bytes */
+	bool hit;	  /* the generator's label */
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* VmRSS of this process in KiB, or 0 if /proc is unreadable. */
+static long
+rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = 0;
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kib = strtol(line + 6, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return kib;
+}
+
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	if (f == NULL) {
+		fprintf(stderr, "bench_route: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 1u << 20;
+			char *nb = realloc(buf, cap + 1);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	*lenp = len;
+	return buf;
+}
+
+/* Parse `hit\tADDR` / `miss\tADDR` lines in place (NUL-terminates each address). */
+static struct sample *
+samples_parse(char *buf, size_t len, size_t *np)
+{
+	size_t n = 0, cap = 1024;
+	struct sample *s = malloc(cap * sizeof(*s));
+	char *p = buf, *end = buf + len;
+	while (s != NULL && p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *eol = nl ? nl : end;
+		char *tab = memchr(p, '\t', (size_t)(eol - p));
+		if (tab != NULL && eol - tab - 1 > 0 && (size_t)(eol - tab - 1) < BENCH_ADDR_MAX) {
+			if (n == cap) {
+				cap *= 2;
+				struct sample *ns = realloc(s, cap * sizeof(*s));
+				if (ns == NULL) {
+					free(s);
+					return NULL;
+				}
+				s = ns;
+			}
+			*eol = '\0';
+			s[n].addr = tab + 1;
+			s[n].len = (size_t)(eol - tab - 1);
+			s[n].hit = strncmp(p, "hit", 3) == 0;
+			n++;
+		}
+		p = eol + 1;
+	}
+	*np = n;
+	return s;
+}
+
+/* In-process samples with the generator's scheme (see tools/gen-zones.py). */
+static const char *const gen_words[] = {
+    "acme",   "north", "blue",	 "river",   "alpha",  "pixel",	"cedar",   "nova",
+    "orbit",  "delta", "maple",	 "quartz",  "summit", "harbor", "lumen",   "vertex",
+    "willow", "ember", "falcon", "granite", "meadow", "onyx",	"prairie", "tundra",
+};
+static const char *const gen_tlds[] = {"com", "net",   "org",  "io",	 "de",
+				       "fr",  "co.uk", "test", "example"};
+
+static struct sample *
+samples_generate(size_t nzones, char **bufp, size_t *np)
+{
+	size_t n = BENCH_GEN_SAMPLES;
+	char *buf = malloc(n * 64);
+	struct sample *s = malloc(n * sizeof(*s));
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	size_t off = 0;
+	if (buf == NULL || s == NULL || nzones == 0) {
+		free(buf);
+		free(s);
+		return NULL;
+	}
+	for (size_t k = 0; k < n; k++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		size_t i = (size_t)(x % nzones);
+		char *a = buf + off;
+		int len;
+		if (k % 2 == 0) /* alice or bob exist in most zones (else a catch-all) */
+			len = snprintf(a, 64, "%s@z%zu-%s.%s", k % 4 ? "bob" : "alice", i,
+				       gen_words[i % 24], gen_tlds[(i / 7) % 9]);
+		else
+			len = snprintf(a, 64, "alice@unserved%zu.invalid", i);
+		s[k].addr = a;
+		s[k].len = (size_t)len;
+		s[k].hit = k % 2 == 0;
+		off += 64;
+	}
+	*bufp = buf;
+	*np = n;
+	return s;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench_route ZONEFILE [SAMPLES] [--lookups N]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *zpath = NULL, *spath = NULL;
+	unsigned long long nlookups = BENCH_LOOKUPS_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--lookups") == 0 && i + 1 < argc) {
+			nlookups = strtoull(argv[++i], NULL, 10);
+			if (nlookups == 0 || nlookups > BENCH_LOOKUPS_MAX)
+				usage();
+		} else if (argv[i][0] == '-') {
+			usage();
+		} else if (zpath == NULL) {
+			zpath = argv[i];
+		} else if (spath == NULL) {
+			spath = argv[i];
+		} else {
+			usage();
+		}
+	}
+	if (zpath == NULL)
+		usage();
+
+	/* (a) load */
+	struct zone_table *t = NULL;
+	char err[512] = "";
+	long rss0 = rss_kib();
+	double t0 = now_s();
+	int rc = zone_table_load(zpath, &t, err, sizeof(err));
+	double t1 = now_s();
+	long rss1 = rss_kib();
+	if (rc < 0 || t == NULL) {
+		fprintf(stderr, "bench_route: load failed (%d): %s\n", rc, err);
+		return 1;
+	}
+	printf("route: load_ms=%.0f rss_mib=%.1f zones=%zu rules=%zu\n", (t1 - t0) * 1e3,
+	       (double)(rss1 - rss0) / 1024.0, zone_table_nzones(t), zone_table_nrules(t));
+	fflush(stdout);
+
+	/* (b) lookups */
+	char *sbuf = NULL;
+	size_t slen = 0, ns = 0;
+	struct sample *s;
+	if (spath != NULL) {
+		sbuf = slurp(spath, &slen);
+		if (sbuf == NULL)
+			return 1;
+		s = samples_parse(sbuf, slen, &ns);
+	} else {
+		s = samples_generate(zone_table_nzones(t), &sbuf, &ns);
+	}
+	if (s == NULL || ns == 0) {
+		fprintf(stderr, "bench_route: no sample addresses\n");
+		return 1;
+	}
+	struct zone_decision *d = malloc(sizeof(*d));
+	if (d == NULL)
+		return 1;
+	memset(d, 0, sizeof(*d));
+
+	size_t expect_hits = 0, agree = 0;
+	for (size_t k = 0; k < ns; k++) { /* warm-up pass; also checks the labels */
+		zone_lookup(t, s[k].addr, s[k].len, d);
+		bool hit = d->action != ZONE_REFUSE;
+		expect_hits += s[k].hit;
+		agree += hit == s[k].hit;
+	}
+
+	unsigned long long hits = 0, sink = 0;
+	size_t k = 0;
+	double l0 = now_s();
+	for (unsigned long long n = 0; n < nlookups; n++) {
+		zone_lookup(t, s[k].addr, s[k].len, d);
+		hits += d->action != ZONE_REFUSE;
+		sink += d->ngroups;
+		if (++k == ns)
+			k = 0;
+	}
+	double l1 = now_s();
+	double secs = l1 - l0;
+	printf("route: lookups_per_s=%.0f lookups=%llu hits=%llu misses=%llu samples=%zu "
+	       "ns_per_lookup=%.1f\n",
+	       secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hits, nlookups - hits, ns,
+	       secs * 1e9 / (double)nlookups);
+	/* the same over a small hot set (cache-resident table entries): the cost of the
+	 * lookup code itself, without the memory latency of a table far bigger than cache */
+	size_t nhot = ns < BENCH_HOT ? ns : BENCH_HOT;
+	unsigned long long hot_hits = 0;
+	k = 0;
+	for (size_t w = 0; w < nhot; w++)
+		zone_lookup(t, s[w].addr, s[w].len, d);
+	l0 = now_s();
+	for (unsigned long long n = 0; n < nlookups; n++) {
+		zone_lookup(t, s[k].addr, s[k].len, d);
+		hot_hits += d->action != ZONE_REFUSE;
+		sink += d->ngroups;
+		if (++k == nhot)
+			k = 0;
+	}
+	l1 = now_s();
+	secs = l1 - l0;
+	printf("route: hot_lookups_per_s=%.0f lookups=%llu hits=%llu misses=%llu hot_samples=%zu "
+	       "ns_per_lookup=%.1f\n",
+	       secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hot_hits, nlookups - hot_hits,
+	       nhot, secs * 1e9 / (double)nlookups);
+	fprintf(stderr,
+		"bench_route: %zu samples (%zu labelled hit), %zu decided as labelled; "
+		"sizeof(struct zone_decision)=%zu; groups seen %llu\n",
+		ns, expect_hits, agree, sizeof(struct zone_decision), sink);
+
+	free(d);
+	free(s);
+	free(sbuf);
+	zone_table_free(t);
+	return 0;
+}
