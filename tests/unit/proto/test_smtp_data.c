@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/smtp_data.h"
+#include "tests/support/data_model.h"
 #include "tests/support/split_feeder.h"
 
 struct data_ctx {
@@ -323,23 +324,6 @@ Test(smtp_data, big_message_with_many_dots_is_counted_exactly)
 	free(in);
 }
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
-static bool
-model_bol(const char *in, size_t i)
-{
-	return i == 0 || (i >= 2 && in[i - 2] == '\r' && in[i - 1] == '\n');
-}
-
 /*
  * A deliberately naive model of end-of-data, written from RFC 5321 4.1.1.4
  * and the smuggling rule: data ends at the first ".\r\n" that starts a line,
@@ -352,14 +336,14 @@ Test(smtp_data, random_inputs_agree_with_a_naive_model_under_every_chunking)
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	char in[24];
 	for (int round = 0; round < 300; round++) {
-		size_t n = (size_t)(rnd(&seed) % sizeof(in));
+		size_t n = (size_t)(data_model_rnd(&seed) % sizeof(in));
 		for (size_t i = 0; i < n; i++)
-			in[i] = alphabet[rnd(&seed) % sizeof(alphabet)];
+			in[i] = alphabet[data_model_rnd(&seed) % sizeof(alphabet)];
 
 		size_t end = n;
 		bool done = false;
 		for (size_t i = 0; i + 3 <= n; i++) {
-			if (model_bol(in, i) && memcmp(in + i, ".\r\n", 3) == 0) {
+			if (data_model_bol(in, i) && memcmp(in + i, ".\r\n", 3) == 0) {
 				end = i + 3;
 				done = true;
 				break;
@@ -373,12 +357,12 @@ Test(smtp_data, random_inputs_agree_with_a_naive_model_under_every_chunking)
 				err |= SMTP_DATA_E_BARE_LF;
 			if (in[j] == '\r' && j + 1 < end && in[j + 1] != '\n')
 				err |= SMTP_DATA_E_BARE_CR;
-			if (!(in[j] == '.' && model_bol(in, j)))
+			if (!(in[j] == '.' && data_model_bol(in, j)))
 				size++;
 		}
 		/* a line-initial ".\r" at the very end is held back, not yet content */
 		if (!done && n >= 2 && in[n - 1] == '\r' && in[n - 2] == '.' &&
-		    model_bol(in, n - 2))
+		    data_model_bol(in, n - 2))
 			size--;
 
 		struct split_log want = {0}, esc = {0};

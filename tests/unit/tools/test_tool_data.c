@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/support/data_model.h"
 #include "tests/support/split_feeder.h"
 #include "tools/common/tool_data.h"
 
@@ -208,24 +209,6 @@ Test(tool_data, empty_feed_consumes_nothing)
 	cr_assert_eq(d.st, TOOL_DATA_BOL);
 }
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
-
-/* A line starts at offset 0 and after CRLF only (never after a bare LF or CR). */
-static bool
-model_bol(const char *in, size_t i)
-{
-	return i == 0 || (i >= 2 && in[i - 2] == '\r' && in[i - 1] == '\n');
-}
-
 /*
  * A deliberately naive model written from RFC 5321 4.1.1.4 and 4.5.2: data
  * ends at the first ".\r\n" that starts a line; every other line-initial "."
@@ -238,14 +221,14 @@ Test(tool_data, random_inputs_agree_with_a_naive_model_under_every_chunking)
 	uint64_t seed = 0x2545f4914f6cdd1dull;
 	char in[24];
 	for (int round = 0; round < 300; round++) {
-		size_t n = (size_t)(rnd(&seed) % sizeof(in));
+		size_t n = (size_t)(data_model_rnd(&seed) % sizeof(in));
 		for (size_t i = 0; i < n; i++)
-			in[i] = alphabet[rnd(&seed) % sizeof(alphabet)];
+			in[i] = alphabet[data_model_rnd(&seed) % sizeof(alphabet)];
 
 		size_t end = n;
 		bool done = false;
 		for (size_t i = 0; i + 3 <= n; i++) {
-			if (model_bol(in, i) && memcmp(in + i, ".\r\n", 3) == 0) {
+			if (data_model_bol(in, i) && memcmp(in + i, ".\r\n", 3) == 0) {
 				end = i + 3;
 				done = true;
 				break;
@@ -253,12 +236,12 @@ Test(tool_data, random_inputs_agree_with_a_naive_model_under_every_chunking)
 		}
 		size_t body_end = done ? end - 3 : end;
 		if (!done && n >= 2 && in[n - 1] == '\r' && in[n - 2] == '.' &&
-		    model_bol(in, n - 2))
+		    data_model_bol(in, n - 2))
 			body_end--; /* the held-back CR */
 		char content[sizeof(in)];
 		size_t clen = 0;
 		for (size_t j = 0; j < body_end; j++)
-			if (!(in[j] == '.' && model_bol(in, j)))
+			if (!(in[j] == '.' && data_model_bol(in, j)))
 				content[clen++] = in[j];
 
 		struct split_log want = {0}, esc = {0};
