@@ -14,6 +14,8 @@
 set -u
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# exported: the tests' inline python finds smtpclient.py through it
+export E2E_LIB_DIR
 E2E_LAST_PID=
 E2E_LAST_RC=
 
@@ -58,6 +60,97 @@ e2e_skip()
 	e2e_log "SKIP: $*"
 	printf '%s\n' "$*" >"$E2E_TMP/reason"
 	exit 77
+}
+
+# e2e_fail_on ITEM...: if any ITEM is given, print each (a line each) and fail with all
+# of them joined by "; ".
+e2e_fail_on()
+{
+	[ $# -gt 0 ] || return 0
+	printf '%s\n' "$@" >&2
+	local msg
+	msg=$(printf '%s; ' "$@")
+	e2e_fail "${msg%; }"
+}
+
+# Sub-cases: a test that runs several sub-cases records each failure with e2e_case_fail
+# and goes on; e2e_case_finish at the end fails the test naming all of them.
+E2E_FAILURES=()
+
+# e2e_case_fail NAME MSG: log and remember a failure of sub-case NAME.
+e2e_case_fail()
+{
+	e2e_log "sub-case $1: FAIL: $2"
+	E2E_FAILURES+=("$1: $2")
+}
+
+# e2e_case_finish: if any sub-case failed, print each failure and fail with
+# "N problem(s): a; b; ...".
+e2e_case_finish()
+{
+	[ ${#E2E_FAILURES[@]} -gt 0 ] || return 0
+	printf '%s\n' "${E2E_FAILURES[@]}" >&2
+	local msg
+	msg=$(printf '%s; ' "${E2E_FAILURES[@]}")
+	e2e_fail "${#E2E_FAILURES[@]} problem(s): ${msg%; }"
+}
+
+# e2e_case_output NAME FILE RC: copy FILE (a client's output) into the test log, each
+# line prefixed "  NAME: "; if RC is not 0, a failure of sub-case NAME: FILE's first
+# PROBLEM/FAIL/Traceback line, else the exit status and FILE's last line.
+e2e_case_output()
+{
+	local name=$1 f=$2 rc=$3
+	sed "s/^/  $name: /" "$f" >&2
+	if [ "$rc" != 0 ]; then
+		local first
+		first=$(grep -E '^(PROBLEM|FAIL|Traceback)' "$f" | head -1)
+		e2e_case_fail "$name" "${first:-client exited $rc: $(tail -1 "$f")}"
+	fi
+}
+
+# e2e_case_client NAME SECONDS SCRIPT ARGS...: run `python3 SCRIPT ARGS` (at most
+# SECONDS), output to NAME.client.out, judged by e2e_case_output.
+e2e_case_client()
+{
+	local name=$1 secs=$2
+	shift 2
+	timeout "$secs" python3 "$@" >"$name.client.out" 2>&1
+	e2e_case_output "$name" "$name.client.out" $?
+}
+
+# e2e_case_alive NAME PID: true while sluice PID runs; else a failure of sub-case NAME
+# ("sluice died" and the end of NAME-sluice.err), false.
+e2e_case_alive()
+{
+	e2e_alive "$2" && return 0
+	e2e_case_fail "$1" "sluice died: $(tail -2 "$1-sluice.err")"
+	return 1
+}
+
+# e2e_case_stop NAME PID: stop sluice PID (SIGTERM, 10 s); a failure of sub-case NAME
+# unless it exits with status 0.
+e2e_case_stop()
+{
+	e2e_stop "$2" 10
+	[ "$E2E_LAST_RC" = 0 ] || e2e_case_fail "$1" "sluice exited with status $E2E_LAST_RC at SIGTERM"
+}
+
+# e2e_config_refused FILE LINE OPTION...: run `sluice --check-config OPTION... FILE`
+# (at most 10 s, output into the test log). Prints nothing if it exits 1 with a line
+# "FILE:LINE: reason" (a "sluice: " prefix allowed), else one line saying what is wrong.
+e2e_config_refused()
+{
+	local f=$1 line=$2 out rc
+	shift 2
+	out=$(timeout 10 "$E2E_BUILD/sluice" --check-config "$@" "$f" 2>&1)
+	rc=$?
+	echo "--- $f (rc $rc): $out" >&2
+	if [ $rc -ne 1 ]; then
+		echo "$f: exit $rc, want 1 (output: ${out:0:120})"
+	elif ! grep -q -E "^(sluice: )?$f:$line: ." <<<"$out"; then
+		echo "$f: want a line '$f:$line: reason', got: ${out:0:160}"
+	fi
 }
 
 # e2e_need_bins NAME...: skip unless $E2E_BUILD/NAME exists for each NAME.
@@ -299,6 +392,16 @@ e2e_start_sluice()
 		e2e_fail "sluice ($name) did not listen on 127.0.0.1:$port within 15s"
 	fi
 	E2E_LAST_PID=$pid
+}
+
+# e2e_sluice NAME PORT UPSTREAM_PORT [LINE...]: write NAME.conf (e2e_sluice_conf) and
+# start sluice NAME-sluice on it (e2e_start_sluice). Sets E2E_LAST_PID.
+e2e_sluice()
+{
+	local name=$1 port=$2 up=$3
+	shift 3
+	e2e_sluice_conf "$name.conf" "$port" "$up" "$@"
+	e2e_start_sluice "$name-sluice" "$name.conf" "$port"
 }
 
 # e2e_start_sink NAME PORT ARGS...: start $E2E_BUILD/sluice-sink ARGS 127.0.0.1:PORT

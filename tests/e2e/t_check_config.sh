@@ -45,14 +45,8 @@ for c in "${cases[@]}"; do
 	f=bad-$name.conf
 	f=${f/bad-bad-/bad-}
 	printf "$body" >"$f"
-	out=$(timeout 10 "$E2E_BUILD/sluice" --check-config -c "$f" 2>&1)
-	rc=$?
-	echo "--- $f (rc $rc): $out" >&2
-	if [ $rc -ne 1 ]; then
-		fails+=("$f: exit $rc, want 1 (output: ${out:0:120})")
-	elif ! grep -q -E "^(sluice: )?$f:$line: ." <<<"$out"; then
-		fails+=("$f: want a line '$f:$line: reason', got: ${out:0:160}")
-	fi
+	why=$(e2e_config_refused "$f" "$line" -c)
+	[ -z "$why" ] || fails+=("$why")
 done
 
 out=$(timeout 10 "$E2E_BUILD/sluice" --check-config -c good.conf 2>&1)

@@ -26,51 +26,22 @@
 e2e_init "$@"
 e2e_need_bins sluice sluice-sink
 
-failures=()
-case_fail()
-{
-	e2e_log "sub-case $1: FAIL: $2"
-	failures+=("$1: $2")
-}
-
 cat >client.py <<'PY'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+from smtpclient import problems, reply
 what, port = sys.argv[1], int(sys.argv[2])
-problems = []
 MIB = 1 << 20
 
 def conn():
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s, s.makefile("rb")
-
-def reply(f, s, timeout=10.0):
-    s.settimeout(timeout)
-    lines = []
-    try:
-        while True:
-            l = f.readline()
-            if not l:
-                return " | ".join(lines) or "EOF"
-            lines.append(l.decode(errors="replace").rstrip("\r\n"))
-            if l[3:4] != b"-":
-                return " | ".join(lines)
-    except (socket.timeout, TimeoutError):
-        return " | ".join(lines) or "TIMEOUT"
+    return sc.conn(port)
 
 def want(label, got, prefixes):
-    ok = any(got.startswith(p) for p in prefixes)
-    print("%s: %s%s" % (label, got[:160], "" if ok else "   <-- want " + "/".join(prefixes)))
-    if not ok:
-        problems.append("%s: want %s, got '%s'" % (label, " or ".join(prefixes), got[:160]))
-    return ok
+    return sc.want(label, got, prefixes, width=160)
 
 def step(s, f, label, line, prefixes, timeout=10.0):
-    s.sendall(line.encode() + b"\r\n")
-    t0 = time.monotonic()
-    got = reply(f, s, timeout)
-    want("%s (%.2f s)" % (label, time.monotonic() - t0), got, prefixes)
-    return got
+    return sc.step(s, f, label, line, prefixes, timeout, width=160)[0]
 
 def message(msgid, size):
     m = bytearray(b"Message-ID: <" + msgid.encode() + b">\r\nSubject: abort test\r\n\r\n")
@@ -150,18 +121,16 @@ elif what == "rcpt":
     abort_rcpt()
 elif what == "next":
     next_rcpt()
-for p in problems:
-    print("PROBLEM " + p)
-sys.exit(1 if problems else 0)
+sc.done()
 PY
 
 # A fake upstream that never answers RCPT (and notes when its connection ends).
 cat >stallup.py <<'PY'
-import socket, sys, threading, time
+import os, sys
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
 port, ready, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-lf = open(log, "a", buffering=1)
-def note(msg):
-    lf.write("%.3f %s\n" % (time.monotonic(), msg))
+note = sc.note_to(log)
 def serve(c, n):
     c.settimeout(90)
     note("conn %d accepted" % n)
@@ -189,36 +158,13 @@ def serve(c, n):
         note("conn %d error %s" % (n, e))
     finally:
         c.close()
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(64)
-ls.settimeout(1)
-open(ready, "w").write("1\n")
-end = time.monotonic() + 140
-n = 0
-while time.monotonic() < end and n < 200:
-    try:
-        c, _ = ls.accept()
-    except socket.timeout:
-        continue
-    n += 1
-    threading.Thread(target=serve, args=(c, n), daemon=True).start()
+sc.serve_upstream(port, ready, serve, 140)
 PY
 
 # client NAME ARGS...: run client.py, log its output, record its problems under NAME.
 client()
 {
-	local name=$1
-	shift
-	timeout 60 python3 client.py "$@" >"$name.client.out" 2>&1
-	local rc=$?
-	sed "s/^/  $name: /" "$name.client.out" >&2
-	if [ $rc != 0 ]; then
-		local first
-		first=$(grep -E '^(PROBLEM|Traceback)' "$name.client.out" | head -1)
-		case_fail "$name" "${first:-client exited $rc: $(tail -1 "$name.client.out")}"
-	fi
+	e2e_case_client "$1" 60 client.py "${@:2}"
 }
 
 # count_log FILE PYTHON-CONDITION: how many JSON lines of FILE satisfy the condition
@@ -262,67 +208,72 @@ wait_log()
 finish()
 {
 	local name=$1 pid=$2
-	e2e_alive "$pid" || case_fail "$name" "sluice died: $(tail -2 "$name-sluice.err")"
-	e2e_stop "$pid" 10
-	[ "$E2E_LAST_RC" = 0 ] || case_fail "$name" "sluice exited with status $E2E_LAST_RC at SIGTERM"
+	e2e_case_alive "$name" "$pid"
+	e2e_case_stop "$name" "$pid"
 	sed "s/^/  $name-sluice stdout: /" "$name-sluice.out" >&2
 }
 
+# after NAME MSGID WHAT: while sluice ($pid) runs, relay MSGID through it; stop it
+# (finish) and the sink; MSGID must be in NAME-sink.ledger (the message sent after WHAT).
+after()
+{
+	local name=$1 msgid=$2
+	e2e_alive "$pid" && client "$name-after" deliver "$port" "$msgid"
+	finish "$name" "$pid"
+	e2e_stop "$sink_pid" 10
+	touch "$name-sink.ledger"
+	cat "$name-sink.ledger" >&2
+	grep -q "^$msgid " "$name-sink.ledger" ||
+		e2e_case_fail "$name" "the message sent after $3 is not in the sink's ledger"
+}
+
 ABORTED='j.get("event") == "tx" and j.get("outcome") == "aborted"'
+
+# relay NAME SINK-ARG...: sluice-sink NAME-sink --quiet SINK-ARGs --ledger NAME-sink.ledger
+# on $sink_port (sink_pid), then sluice NAME-sluice (upstream-timeout 3s) on $port (pid).
+relay()
+{
+	local name=$1
+	shift
+	e2e_start_sink "$name-sink" "$sink_port" --quiet "$@" --ledger "$E2E_TMP/$name-sink.ledger"
+	sink_pid=$E2E_LAST_PID
+	e2e_sluice "$name" "$port" "$sink_port" "upstream-timeout 3s"
+	pid=$E2E_LAST_PID
+}
 
 # --- data: the client goes away in the middle of the content ---
 sink_port=$(e2e_port 0)
 port=$(e2e_port 1)
 e2e_log "=== sub-case data"
-e2e_start_sink data-sink "$sink_port" --quiet --ledger "$E2E_TMP/data-sink.ledger"
-sink_pid=$E2E_LAST_PID
-e2e_sluice_conf data.conf "$port" "$sink_port" "upstream-timeout 3s"
-e2e_start_sluice data-sluice data.conf "$port"
-pid=$E2E_LAST_PID
+relay data
 n=0
 for kind in fin rst bdat; do
 	client "data-$kind" "$kind" "$port" "abort-$kind@e2e.test"
 	n=$((n + 1))
 	got=$(wait_log data-sluice.out $n $(($(now_ms) + 5000)) "$ABORTED")
 	[ "$got" -ge $n ] ||
-		case_fail data "no aborted tx logged within 5 s after the '$kind' client left mid-content ($got aborted lines for $n aborts)"
+		e2e_case_fail data "no aborted tx logged within 5 s after the '$kind' client left mid-content ($got aborted lines for $n aborts)"
 	e2e_alive "$pid" || break
 done
-e2e_alive "$pid" && client data-after deliver "$port" "abort-after@e2e.test"
-finish data "$pid"
-e2e_stop "$sink_pid" 10
-touch data-sink.ledger
-cat data-sink.ledger >&2
-grep -q '^abort-after@e2e.test ' data-sink.ledger ||
-	case_fail data "the message sent after the aborts is not in the sink's ledger"
+after data abort-after@e2e.test "the aborts"
 for kind in fin rst bdat; do
 	grep -q "^abort-$kind@e2e.test " data-sink.ledger &&
-		case_fail data "the message abandoned mid-content ($kind) reached the sink"
+		e2e_case_fail data "the message abandoned mid-content ($kind) reached the sink"
 done
 
 # --- dot: the client goes away while sluice waits for the end-of-data reply ---
 sink_port=$(e2e_port 2)
 port=$(e2e_port 3)
 e2e_log "=== sub-case dot"
-e2e_start_sink dot-sink "$sink_port" --quiet --delay-ms 1500 --ledger "$E2E_TMP/dot-sink.ledger"
-sink_pid=$E2E_LAST_PID
-e2e_sluice_conf dot.conf "$port" "$sink_port" "upstream-timeout 3s"
-e2e_start_sluice dot-sluice dot.conf "$port"
-pid=$E2E_LAST_PID
+relay dot --delay-ms 1500
 client dot dot "$port" "abort-dot@e2e.test"
 deadline=$(($(now_ms) + 5000))
 # the probe connection of e2e_wait_port is a session too: 2 session lines
 got=$(wait_log dot-sluice.out 1 $deadline 'j.get("event") == "tx"')
-[ "$got" -ge 1 ] || case_fail dot "no tx line logged within 5 s for the client that left after its final dot"
+[ "$got" -ge 1 ] || e2e_case_fail dot "no tx line logged within 5 s for the client that left after its final dot"
 got=$(wait_log dot-sluice.out 2 $deadline 'j.get("event") == "session"')
-[ "$got" -ge 2 ] || case_fail dot "no session line logged within 5 s for the client that left after its final dot"
-e2e_alive "$pid" && client dot-after deliver "$port" "dot-after@e2e.test"
-finish dot "$pid"
-e2e_stop "$sink_pid" 10
-touch dot-sink.ledger
-cat dot-sink.ledger >&2
-grep -q '^dot-after@e2e.test ' dot-sink.ledger ||
-	case_fail dot "the message sent after the abandoned one is not in the sink's ledger"
+[ "$got" -ge 2 ] || e2e_case_fail dot "no session line logged within 5 s for the client that left after its final dot"
+after dot dot-after@e2e.test "the abandoned one"
 if grep -q '^abort-dot@e2e.test ' dot-sink.ledger; then
 	e2e_log "dot: the abandoned (complete) message did reach the sink (allowed)"
 else
@@ -335,8 +286,7 @@ port=$(e2e_port 5)
 e2e_log "=== sub-case rcpt"
 e2e_start stall-up python3 stallup.py "$up_port" "$E2E_TMP/stall-up.ready" "$E2E_TMP/stall-up.log"
 e2e_wait_file "$E2E_TMP/stall-up.ready" 10 || e2e_fail "fake upstream did not start"
-e2e_sluice_conf rcpt.conf "$port" "$up_port" "upstream-timeout 3s"
-e2e_start_sluice rcpt-sluice rcpt.conf "$port"
+e2e_sluice rcpt "$port" "$up_port" "upstream-timeout 3s"
 pid=$E2E_LAST_PID
 client rcpt rcpt "$port"
 t_close=$(now_ms)
@@ -346,10 +296,10 @@ t_close=$(now_ms)
 deadline=$((t_close + 5000))
 got=$(wait_log rcpt-sluice.out 1 $deadline "$ABORTED")
 t_logged=$(now_ms)
-[ "$got" -ge 1 ] || case_fail rcpt "no aborted tx logged within 5 s after the client left during RCPT"
+[ "$got" -ge 1 ] || e2e_case_fail rcpt "no aborted tx logged within 5 s after the client left during RCPT"
 e2e_log "rcpt: aborted tx logged about $((t_logged - t_close)) ms after the client left"
 got=$(wait_log rcpt-sluice.out 2 $deadline 'j.get("event") == "session"')
-[ "$got" -ge 2 ] || case_fail rcpt "no session line logged within 5 s after the client left during RCPT"
+[ "$got" -ge 2 ] || e2e_case_fail rcpt "no session line logged within 5 s after the client left during RCPT"
 closed=0
 for ((i = 0; i < 100; i++)); do
 	grep -q -E 'conn 1 (EOF|QUIT|error)' stall-up.log 2>/dev/null && closed=1 && break
@@ -357,14 +307,10 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 [ $closed = 1 ] ||
-	case_fail rcpt "sluice kept its upstream connection open 5 s after the client left"
+	e2e_case_fail rcpt "sluice kept its upstream connection open 5 s after the client left"
 e2e_alive "$pid" && client rcpt-next next "$port"
 sed 's/^/  stall-up: /' stall-up.log >&2
 finish rcpt "$pid"
 
-if [ ${#failures[@]} -gt 0 ]; then
-	printf '%s\n' "${failures[@]}" >&2
-	msg=$(printf '%s; ' "${failures[@]}")
-	e2e_fail "${#failures[@]} problem(s): ${msg%; }"
-fi
+e2e_case_finish
 exit 0

@@ -30,8 +30,7 @@ run_part()
 	e2e_log "=== $name: $* (want $want messages)"
 	e2e_start_smtp_sink "$name-sink" "$sinkp" -c
 	local sink_pid=$E2E_LAST_PID
-	e2e_sluice_conf "$name.conf" "$sluicep" "$sinkp"
-	e2e_start_sluice "$name-sluice" "$name.conf" "$sluicep"
+	e2e_sluice "$name" "$sluicep" "$sinkp"
 	local sluice_pid=$E2E_LAST_PID
 	timeout 90 "$@" "127.0.0.1:$sluicep" >"$name.client.out" 2>"$name.client.err"
 	local rc=$?
@@ -67,9 +66,5 @@ else
 	problems+=("sluice-source not built (part 3 not run)")
 fi
 
-if [ ${#problems[@]} -gt 0 ]; then
-	printf '%s\n' "${problems[@]}" >&2
-	msg=$(printf '%s; ' "${problems[@]}")
-	e2e_fail "${msg%; }"
-fi
+e2e_fail_on "${problems[@]}"
 exit 0

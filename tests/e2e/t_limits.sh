@@ -29,50 +29,17 @@ sink_port=$(e2e_port 0)
 e2e_start_sink sink "$sink_port" --quiet --ledger "$E2E_TMP/sink.ledger"
 sink_pid=$E2E_LAST_PID
 
-failures=()
-case_fail()
-{
-	e2e_log "sub-case $1: FAIL: $2"
-	failures+=("$1: $2")
-}
-
 cat >limits.py <<'PY'
-import socket, sys, time
+import os, sys, time
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+from smtpclient import problems, recv_reply as reply
 
 port = int(sys.argv[2])
-problems = []
 
 
 def conn(src=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(10)
-    if src:
-        s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def reply(s, timeout=5.0):
-    """One reply as text ('CODE text | ...'), 'EOF' on close, 'TIMEOUT' if none."""
-    s.settimeout(timeout)
-    buf = b""
-    lines = []
-    try:
-        while True:
-            while b"\n" not in buf:
-                d = s.recv(4096)
-                if not d:
-                    return " | ".join(lines + ([buf.decode(errors="replace")] if buf else [])) or "EOF"
-                buf += d
-            i = buf.index(b"\n")
-            l, buf = buf[:i + 1], buf[i + 1:]
-            lines.append(l.decode(errors="replace").rstrip("\r\n"))
-            if l[3:4] != b"-":
-                return " | ".join(lines)
-    except socket.timeout:
-        return " | ".join(lines) or "TIMEOUT"
-    except ConnectionResetError:
-        return " | ".join(lines) or "EOF"
+    return sc.connect(port, nodelay=False, src=src)
 
 
 def expect(what, got, prefix):
@@ -219,9 +186,7 @@ def datatimeout():
 
 {"sessions": sessions, "perip": perip, "cmdtimeout": cmdtimeout,
  "datatimeout": datatimeout}[sys.argv[1]]()
-for p in problems:
-    print("PROBLEM " + p)
-sys.exit(1 if problems else 0)
+sc.done()
 PY
 
 # run_case NAME PORT-INDEX CONFIG-LINES...: a sluice with these settings, limits.py NAME.
@@ -231,8 +196,7 @@ run_case()
 	port=$(e2e_port "$2")
 	shift 2
 	e2e_log "=== sub-case $name: $*"
-	e2e_sluice_conf "$name.conf" "$port" "$sink_port" "$@"
-	e2e_start_sluice "$name-sluice" "$name.conf" "$port"
+	e2e_sluice "$name" "$port" "$sink_port" "$@"
 	local pid=$E2E_LAST_PID
 	if [ "$name" = errors ]; then
 		cat >errors.txt <<'EOF'
@@ -254,16 +218,9 @@ EOF
 	else
 		timeout 60 python3 limits.py "$name" "$port" "limits-$name@e2e.test" >"$name.py.out" 2>&1
 	fi
-	local rc=$?
-	sed "s/^/  $name: /" "$name.py.out" >&2
-	if [ $rc != 0 ]; then
-		local first
-		first=$(grep -E '^(PROBLEM|FAIL|Traceback)' "$name.py.out" | head -1)
-		case_fail "$name" "${first:-client exited $rc: $(tail -1 "$name.py.out")}"
-	fi
-	e2e_alive "$pid" || case_fail "$name" "sluice died: $(tail -2 "$name-sluice.err")"
-	e2e_stop "$pid" 10
-	[ "$E2E_LAST_RC" = 0 ] || case_fail "$name" "sluice exited with status $E2E_LAST_RC at SIGTERM"
+	e2e_case_output "$name" "$name.py.out" $?
+	e2e_case_alive "$name" "$pid"
+	e2e_case_stop "$name" "$pid"
 }
 
 run_case sessions 1 "shards 1" "max-sessions 3"
@@ -275,12 +232,8 @@ run_case datatimeout 5 "data-timeout 1s"
 e2e_stop "$sink_pid" 10
 touch sink.ledger
 if grep -q '^limits-datatimeout@e2e.test ' sink.ledger; then
-	case_fail datatimeout "the stalled message reached the sink: $(grep '^limits-datatimeout' sink.ledger)"
+	e2e_case_fail datatimeout "the stalled message reached the sink: $(grep '^limits-datatimeout' sink.ledger)"
 fi
 
-if [ ${#failures[@]} -gt 0 ]; then
-	printf '%s\n' "${failures[@]}" >&2
-	msg=$(printf '%s; ' "${failures[@]}")
-	e2e_fail "${#failures[@]} problem(s): ${msg%; }"
-fi
+e2e_case_finish
 exit 0

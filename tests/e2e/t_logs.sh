@@ -74,20 +74,13 @@ run_source()
 run_source 1
 
 cat >clients.py <<'PY'
-import socket, sys
+import os, sys
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+from smtpclient import reply
 port = int(sys.argv[1])
 def conn():
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    return s, s.makefile("rb")
-def reply(f):
-    lines = []
-    while True:
-        l = f.readline()
-        if not l:
-            return " | ".join(lines) or "EOF"
-        lines.append(l.decode(errors="replace").rstrip("\r\n"))
-        if l[3:4] != b"-":
-            return " | ".join(lines)
+    return sc.conn(port, nodelay=False)
 def step(s, f, line):
     s.sendall(line + b"\r\n")
     r = reply(f)

@@ -130,14 +130,8 @@ for c in "${cases[@]}"; do
 	f=bad-$name.txt
 	f=${f/bad-bad-/bad-}
 	printf '%b' "$body" >"$f"
-	out=$(timeout 10 "$E2E_BUILD/sluice" --check-config --zones "$f" 2>&1)
-	rc=$?
-	echo "--- $f (rc $rc): $out" >&2
-	if [ $rc -ne 1 ]; then
-		fails+=("$f: exit $rc, want 1 (output: ${out:0:120})")
-	elif ! grep -q -E "^(sluice: )?$f:$line: ." <<<"$out"; then
-		fails+=("$f: want a line '$f:$line: reason', got: ${out:0:160}")
-	fi
+	why=$(e2e_config_refused "$f" "$line" --zones)
+	[ -z "$why" ] || fails+=("$why")
 done
 
 # A broken file is refused whole, also for --lookup; so is a missing one.

@@ -53,13 +53,6 @@ for b in sluice sluice-sink; do
 done
 FAKE=$E2E_LIB_DIR/fake_upstream.py
 
-failures=()
-case_fail()
-{
-	e2e_log "sub-case $1: FAIL: $2"
-	failures+=("$1: $2")
-}
-
 # 12 ports: the ones from run.sh (8) and as many more as needed.
 PORTS=("${E2E_PORTS[@]}")
 if [ ${#PORTS[@]} -lt 12 ]; then
@@ -68,11 +61,19 @@ if [ ${#PORTS[@]} -lt 12 ]; then
 fi
 [ ${#PORTS[@]} -ge 12 ] || e2e_fail "could not find 12 free ports"
 
-# conf FILE LISTEN_PORT UPSTREAM_PORT [LINE...]: a one-shard sluice config.
-conf()
+# begin_case NAME N DESCRIPTION: sub-case NAME starts: sets name, up=PORTS[2N] (its
+# upstream's port) and lp=PORTS[2N+1] (its sluice's).
+begin_case()
 {
-	local f=$1 lp=$2 up=$3
-	shift 3
+	name=$1
+	up=${PORTS[$((2 * $2))]} lp=${PORTS[$((2 * $2 + 1))]}
+	e2e_log "=== sub-case $name: $3"
+}
+
+# start_sluice [LINE...]: write $name.conf, a one-shard sluice config (listen $lp, upstream
+# $up, upstream-timeout 3s, then the LINEs), and start $name-sluice on it; sets pid.
+start_sluice()
+{
 	{
 		echo "# written by $E2E_NAME"
 		echo "listen 127.0.0.1:$lp"
@@ -84,64 +85,39 @@ conf()
 		for l in "$@"; do
 			echo "$l"
 		done
-	} >"$f"
+	} >"$name.conf"
+	e2e_start_sluice "$name-sluice" "$name.conf" "$lp"
+	pid=$E2E_LAST_PID
 }
 
-# fake NAME PORT ARGS...: start fake_upstream.py (log NAME.log), wait for its pidfile.
+# fake ARGS...: start fake_upstream.py ARGS as $name-up on $up (log $name-up.log), wait
+# for its pidfile; sets up_pid.
 fake()
 {
-	local name=$1 port=$2
-	shift 2
-	rm -f "$name.pid"
-	e2e_start "$name" python3 "$FAKE" --port "$port" --log "$E2E_TMP/$name.log" \
-		--pidfile "$E2E_TMP/$name.pid" --lifetime 200 "$@"
-	FAKE_PID=$E2E_LAST_PID
-	e2e_wait_file "$E2E_TMP/$name.pid" 10 ||
-		e2e_fail "fake upstream $name did not start: $(tail -3 "$name.err")"
+	local f=$name-up
+	rm -f "$f.pid"
+	e2e_start "$f" python3 "$FAKE" --port "$up" --log "$E2E_TMP/$f.log" \
+		--pidfile "$E2E_TMP/$f.pid" --lifetime 200 "$@"
+	up_pid=$E2E_LAST_PID
+	e2e_wait_file "$E2E_TMP/$f.pid" 10 ||
+		e2e_fail "fake upstream $f did not start: $(tail -3 "$f.err")"
 }
 
 cat >client.py <<'PY'
-import socket, sys, time
+import os, sys, time
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+from smtpclient import problems, want
 what, port = sys.argv[1], int(sys.argv[2])
-problems = []
 
 def conn(rcvbuf=0):
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s, s.makefile("rb")
+    return sc.conn(port, rcvbuf=rcvbuf)
 
 def reply(f, s, timeout=10.0):
-    s.settimeout(timeout)
-    lines = []
-    try:
-        while True:
-            l = f.readline()
-            if not l:
-                return " | ".join(lines) or "EOF"
-            lines.append(l.decode(errors="replace").rstrip("\r\n"))
-            if l[3:4] != b"-":
-                return " | ".join(lines)
-    except (socket.timeout, TimeoutError):
-        return " | ".join(lines) or "TIMEOUT"
-    except OSError as e:
-        return " | ".join(lines) or "ERROR %s" % e
-
-def want(label, got, prefixes, never=("250",)):
-    ok = any(got.startswith(p) for p in prefixes)
-    print("%s: %s%s" % (label, got, "" if ok else "   <-- want " + "/".join(prefixes)), flush=True)
-    if not ok:
-        problems.append("%s: want %s, got '%s'" % (label, " or ".join(prefixes), got))
-    return ok
+    return sc.reply(f, s, timeout, errors=True)
 
 def step(s, f, label, line, prefixes, timeout=10.0):
-    s.sendall(line.encode() + b"\r\n")
-    got = reply(f, s, timeout)
-    want(label, got, prefixes)
-    return got
+    return sc.step(s, f, label, line, prefixes, timeout, timed=False, errors=True)[0]
 
 def wait_log(path, needle, secs):
     """Wait up to secs for needle in the fake upstream's log; seconds waited or None."""
@@ -282,24 +258,13 @@ elif what == "greet":
     s, f = conn()
     want("next session greeting", reply(f, s), ["220"])
     end(s, f, "next session")
-for p in problems:
-    print("PROBLEM " + p)
-sys.exit(1 if problems else 0)
+sc.done()
 PY
 
 # client NAME ARGS...: run client.py, log its output, record its problems under NAME.
 client()
 {
-	local name=$1
-	shift
-	timeout 90 python3 client.py "$@" >"$name.client.out" 2>&1
-	local rc=$?
-	sed "s/^/  $name: /" "$name.client.out" >&2
-	if [ $rc != 0 ]; then
-		local first
-		first=$(grep -E '^(PROBLEM|Traceback)' "$name.client.out" | head -1)
-		case_fail "$name" "${first:-client exited $rc: $(tail -1 "$name.client.out")}"
-	fi
+	e2e_case_client "$1" 90 client.py "${@:2}"
 }
 
 # show NAME: copy a fake upstream's log into the test log.
@@ -312,163 +277,129 @@ show()
 finish()
 {
 	local name=$1 pid=$2 port=$3
-	if e2e_alive "$pid"; then
-		client "$name-after" greet "$port"
-	else
-		case_fail "$name" "sluice died: $(tail -2 "$name-sluice.err")"
-	fi
-	e2e_stop "$pid" 10
-	[ "$E2E_LAST_RC" = 0 ] || case_fail "$name" "sluice exited with status $E2E_LAST_RC at SIGTERM"
+	e2e_case_alive "$name" "$pid" && client "$name-after" greet "$port"
+	e2e_case_stop "$name" "$pid"
 	sed "s/^/  $name-sluice: /" "$name-sluice.out" >&2
 }
 
 # --- data250 ---
-name=data250
-up=${PORTS[0]} lp=${PORTS[1]}
-e2e_log "=== sub-case $name: the upstream answers DATA with 250"
-fake $name-up "$up" --mode data250
-up_pid=$FAKE_PID
-conf $name.conf "$lp" "$up"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-client $name data250 "$lp"
-client $name-early data250_early "$lp" "$E2E_TMP/$name-up.log"
-if grep -q ' content-line' $name-up.log; then
-	case_fail $name "the upstream received content after its 250 to DATA"
+begin_case data250 0 "the upstream answers DATA with 250"
+fake --mode data250
+start_sluice
+client "$name" data250 "$lp"
+client "$name-early" data250_early "$lp" "$E2E_TMP/$name-up.log"
+if grep -q ' content-line' "$name-up.log"; then
+	e2e_case_fail "$name" "the upstream received content after its 250 to DATA"
 fi
-show $name-up
-finish $name "$pid" "$lp"
+show "$name-up"
+finish "$name" "$pid" "$lp"
 e2e_stop "$up_pid" 5
 
 # --- early_dot_reply ---
-name=early_dot_reply
-up=${PORTS[2]} lp=${PORTS[3]}
-e2e_log "=== sub-case $name: the upstream replies 250 while 20 MiB of content still arrive"
-fake $name-up "$up" --mode early_dot_reply --early-after $((2 << 20)) --pause 1
-up_pid=$FAKE_PID
-conf $name.conf "$lp" "$up"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-client $name early_dot "$lp" $((20 << 20))
+begin_case early_dot_reply 1 "the upstream replies 250 while 20 MiB of content still arrive"
+fake --mode early_dot_reply --early-after $((2 << 20)) --pause 1
+start_sluice
+client "$name" early_dot "$lp" $((20 << 20))
 # the scenario really happened: the fake's reply went out before the "."
 for ((i = 0; i < 50; i++)); do
-	grep -q 'content-bytes .* total' $name-up.log 2>/dev/null && break
+	grep -q 'content-bytes .* total' "$name-up.log" 2>/dev/null && break
 	sleep 0.1
 done
-show $name-up
-first=$(grep -m1 'content-bytes' $name-up.log)
+show "$name-up"
+first=$(grep -m1 'content-bytes' "$name-up.log")
 case $first in
-*content-bytes*content-end*) case_fail $name "the fake saw the whole content before its early reply: $first" ;;
+*content-bytes*content-end*) e2e_case_fail "$name" "the fake saw the whole content before its early reply: $first" ;;
 *content-bytes*) ;;
-*) case_fail $name "the fake upstream never received content" ;;
+*) e2e_case_fail "$name" "the fake upstream never received content" ;;
 esac
-e2e_alive "$pid" || case_fail $name "sluice died after the early reply: $(tail -2 $name-sluice.err)"
+e2e_alive "$pid" || e2e_case_fail "$name" "sluice died after the early reply: $(tail -2 "$name-sluice.err")"
 e2e_stop "$up_pid" 5
-e2e_start_sink $name-sink "$up" --quiet --ledger "$E2E_TMP/$name-sink.ledger"
+e2e_start_sink "$name-sink" "$up" --quiet --ledger "$E2E_TMP/$name-sink.ledger"
 sink_pid=$E2E_LAST_PID
-client $name-next deliver "$lp" "early-dot-next@e2e.test"
-finish $name "$pid" "$lp"
+client "$name-next" deliver "$lp" "early-dot-next@e2e.test"
+finish "$name" "$pid" "$lp"
 e2e_stop "$sink_pid" 10
-grep -q '^early-dot-next@e2e.test ' $name-sink.ledger 2>/dev/null ||
-	case_fail $name "the next session's message is not in the sink's ledger"
+grep -q '^early-dot-next@e2e.test ' "$name-sink.ledger" 2>/dev/null ||
+	e2e_case_fail "$name" "the next session's message is not in the sink's ledger"
 
 # --- nonreading_client_shutdown ---
-name=nonreading_client_shutdown
-up=${PORTS[4]} lp=${PORTS[5]}
-e2e_log "=== sub-case $name: a client that never reads, then SIGTERM"
-conf $name.conf "$lp" "$up" "command-timeout 1s" "shutdown-timeout 1s"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-e2e_start $name-client python3 client.py nonreading "$lp" "$E2E_TMP/$name.ready"
+begin_case nonreading_client_shutdown 2 "a client that never reads, then SIGTERM"
+start_sluice "command-timeout 1s" "shutdown-timeout 1s"
+e2e_start "$name-client" python3 client.py nonreading "$lp" "$E2E_TMP/$name.ready"
 cl_pid=$E2E_LAST_PID
 if ! e2e_wait_file "$E2E_TMP/$name.ready" 25; then
-	case_fail $name "the client did not get its sends stalled within 25 s"
+	e2e_case_fail "$name" "the client did not get its sends stalled within 25 s"
 fi
-sed "s/^/  $name-client: /" $name-client.out >&2
+sed "s/^/  $name-client: /" "$name-client.out" >&2
 if e2e_alive "$cl_pid"; then
-	e2e_log "client stalled (sent, stalled s: $(cat $name.ready)); SIGTERM to sluice"
+	e2e_log "client stalled (sent, stalled s: $(cat "$name.ready")); SIGTERM to sluice"
 	t0=$(date +%s%N)
 	kill -TERM "$pid"
 	if e2e_wait_exit "$pid" 25; then
 		ms=$((($(date +%s%N) - t0) / 1000000))
 		e2e_log "sluice exited with status $E2E_LAST_RC after $ms ms"
-		[ "$E2E_LAST_RC" = 0 ] || case_fail $name "sluice exited with status $E2E_LAST_RC"
-		[ $ms -le 20000 ] || case_fail $name "sluice took $ms ms to exit (want <= 20 s)"
+		[ "$E2E_LAST_RC" = 0 ] || e2e_case_fail "$name" "sluice exited with status $E2E_LAST_RC"
+		[ $ms -le 20000 ] || e2e_case_fail "$name" "sluice took $ms ms to exit (want <= 20 s)"
 	else
-		case_fail $name "sluice still running 25 s after SIGTERM (a client that never reads pins it)"
+		e2e_case_fail "$name" "sluice still running 25 s after SIGTERM (a client that never reads pins it)"
 		e2e_stop "$pid" 1
 	fi
 else
-	case_fail $name "the client ended early: $(tail -1 $name-client.out)"
+	e2e_case_fail "$name" "the client ended early: $(tail -1 "$name-client.out")"
 	e2e_stop "$pid" 25
 fi
 e2e_stop "$cl_pid" 5
 sed "s/^/  $name-sluice: /" "$name-sluice.out" >&2
 
 # --- greeting_refused_pipelined_rcpt ---
-name=greeting_refused_pipelined_rcpt
-up=${PORTS[6]} lp=${PORTS[7]}
-e2e_log "=== sub-case $name: the upstream greets 554 + extra bytes, two pipelined RCPTs"
+begin_case greeting_refused_pipelined_rcpt 3 "the upstream greets 554 + extra bytes, two pipelined RCPTs"
 # connections 1-3 are refused: session A uses 1 and 2, session B 3 (refused) and 4 (good)
-fake $name-up "$up" --mode greet554 --bad-conns 3
-up_pid=$FAKE_PID
-conf $name.conf "$lp" "$up"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-client $name-A greet_all_refuse "$lp"
-client $name-B greet_first_refuses "$lp"
-show $name-up
-n=$(grep -c ' accept$' $name-up.log)
-[ "$n" -ge 4 ] || case_fail $name "the fake upstream saw $n connections, want 4 (2 per session)"
-grep -q ' < EHLO ' $name-up.log ||
-	case_fail $name "no fresh connection got as far as EHLO (the second RCPT's connection was not spoken to)"
-grep -q ' < RCPT TO:<c@e2e.test>' $name-up.log ||
-	case_fail $name "the second RCPT never reached the fresh connection"
-grep -q ' content-end$' $name-up.log ||
-	case_fail $name "session B's message never reached the fresh connection"
-if grep -E '"event":"warn".*(bad reply|unexpected reply)' $name-sluice.out >&2; then
-	case_fail $name "sluice logged a bad/unexpected upstream reply (leftovers of the refused connection)"
+fake --mode greet554 --bad-conns 3
+start_sluice
+client "$name-A" greet_all_refuse "$lp"
+client "$name-B" greet_first_refuses "$lp"
+show "$name-up"
+n=$(grep -c ' accept$' "$name-up.log")
+[ "$n" -ge 4 ] || e2e_case_fail "$name" "the fake upstream saw $n connections, want 4 (2 per session)"
+grep -q ' < EHLO ' "$name-up.log" ||
+	e2e_case_fail "$name" "no fresh connection got as far as EHLO (the second RCPT's connection was not spoken to)"
+grep -q ' < RCPT TO:<c@e2e.test>' "$name-up.log" ||
+	e2e_case_fail "$name" "the second RCPT never reached the fresh connection"
+grep -q ' content-end$' "$name-up.log" ||
+	e2e_case_fail "$name" "session B's message never reached the fresh connection"
+if grep -E '"event":"warn".*(bad reply|unexpected reply)' "$name-sluice.out" >&2; then
+	e2e_case_fail "$name" "sluice logged a bad/unexpected upstream reply (leftovers of the refused connection)"
 fi
-finish $name "$pid" "$lp"
+finish "$name" "$pid" "$lp"
 e2e_stop "$up_pid" 5
 
 # --- early_data_local_reject ---
-name=early_data_local_reject
-up=${PORTS[8]} lp=${PORTS[9]}
-e2e_log "=== sub-case $name: early DATA said 354, then sluice refuses the content (bare LF)"
-fake $name-up "$up" --mode normal_354
-up_pid=$FAKE_PID
-conf $name.conf "$lp" "$up"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-client $name early_local_reject "$lp" "$E2E_TMP/$name-up.log"
-show $name-up
-grep -q ' > 354' $name-up.log || case_fail $name "the fake upstream never said 354 (no early DATA?)"
-if grep -E "content-line b'QUIT'|content-line b'RSET'" $name-up.log >&2; then
-	case_fail $name "sluice sent a command to the upstream as message content"
+begin_case early_data_local_reject 4 "early DATA said 354, then sluice refuses the content (bare LF)"
+fake --mode normal_354
+start_sluice
+client "$name" early_local_reject "$lp" "$E2E_TMP/$name-up.log"
+show "$name-up"
+grep -q ' > 354' "$name-up.log" || e2e_case_fail "$name" "the fake upstream never said 354 (no early DATA?)"
+if grep -E "content-line b'QUIT'|content-line b'RSET'" "$name-up.log" >&2; then
+	e2e_case_fail "$name" "sluice sent a command to the upstream as message content"
 fi
-if grep -q ' content-end$' $name-up.log; then
-	case_fail $name "the upstream received a \".\": it may queue a message sluice refused"
+if grep -q ' content-end$' "$name-up.log"; then
+	e2e_case_fail "$name" "the upstream received a \".\": it may queue a message sluice refused"
 fi
-finish $name "$pid" "$lp"
+finish "$name" "$pid" "$lp"
 e2e_stop "$up_pid" 5
 
 # --- early_data_refused ---
-name=early_data_refused
-up=${PORTS[10]} lp=${PORTS[11]}
-e2e_log "=== sub-case $name: early DATA refused by the upstream with 554 5.7.1"
-fake $name-up "$up" --mode data554
-up_pid=$FAKE_PID
-conf $name.conf "$lp" "$up"
-e2e_start_sluice $name-sluice $name.conf "$lp"
-pid=$E2E_LAST_PID
-client $name early_refused "$lp" "$E2E_TMP/$name-up.log"
-client $name-now early_refused_now "$lp" "$E2E_TMP/$name-up.log"
-show $name-up
-if grep -E ' < (Message-ID|Subject|hello|\.$)' $name-up.log >&2; then
-	case_fail $name "the refused message's content reached the upstream"
+begin_case early_data_refused 5 "early DATA refused by the upstream with 554 5.7.1"
+fake --mode data554
+start_sluice
+client "$name" early_refused "$lp" "$E2E_TMP/$name-up.log"
+client "$name-now" early_refused_now "$lp" "$E2E_TMP/$name-up.log"
+show "$name-up"
+if grep -E ' < (Message-ID|Subject|hello|\.$)' "$name-up.log" >&2; then
+	e2e_case_fail "$name" "the refused message's content reached the upstream"
 fi
-finish $name "$pid" "$lp"
+finish "$name" "$pid" "$lp"
 e2e_stop "$up_pid" 5
 
 # a sanitizer build reports on stderr (an ASan abort also shows as a bad exit status)
@@ -476,13 +407,9 @@ for f in *-sluice.err *-sink.err; do
 	[ -f "$f" ] || continue
 	if grep -q 'Sanitizer' "$f"; then
 		sed "s/^/  $f: /" "$f" | head -40 >&2
-		case_fail "${f%.err}" "sanitizer report in $f: $(grep -m1 'Sanitizer' "$f")"
+		e2e_case_fail "${f%.err}" "sanitizer report in $f: $(grep -m1 'Sanitizer' "$f")"
 	fi
 done
 
-if [ ${#failures[@]} -gt 0 ]; then
-	printf '%s\n' "${failures[@]}" >&2
-	msg=$(printf '%s; ' "${failures[@]}")
-	e2e_fail "${#failures[@]} problem(s): ${msg%; }"
-fi
+e2e_case_finish
 exit 0

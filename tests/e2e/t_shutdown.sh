@@ -19,22 +19,14 @@ e2e_start_sluice sluice sluice.conf "$port"
 sluice_pid=$E2E_LAST_PID
 
 cat >client.py <<'PY'
-import json, socket, sys, threading, time
+import json, os, sys, threading, time
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+from smtpclient import reply
 port = int(sys.argv[1])
 res = {"idle": [], "big": None}
 def conn():
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s, s.makefile("rb")
-def reply(f):
-    lines = []
-    while True:
-        l = f.readline()
-        if not l:
-            return " | ".join(lines) or "EOF"
-        lines.append(l.decode(errors="replace").rstrip("\r\n"))
-        if l[3:4] != b"-":
-            return " | ".join(lines)
+    return sc.conn(port, timeout=30)
 def idle(kind):
     s, f = conn()
     r = reply(f)
@@ -144,9 +136,5 @@ e2e_stop "$sink_pid" 10
 grep -q '^shutdown-big@e2e.test ' sink.ledger 2>/dev/null ||
 	problems+=("the 25 MiB message is not in the sink's ledger")
 
-if [ ${#problems[@]} -gt 0 ]; then
-	printf '%s\n' "${problems[@]}" >&2
-	msg=$(printf '%s; ' "${problems[@]}")
-	e2e_fail "${msg%; }"
-fi
+e2e_fail_on "${problems[@]}"
 exit 0
