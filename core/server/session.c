@@ -117,10 +117,19 @@ sess_replyf(struct session *s, const char *fmt, ...)
 	sess_out(s, line, (size_t)n);
 }
 
+/* Queue one fixed reply line (no CRLF in text). */
 static void
 sess_reply(struct session *s, const char *text)
 {
-	sess_replyf(s, "%s", text);
+	char line[1024];
+	size_t n = strlen(text);
+
+	/* the common case: a fixed reply, copied without a printf */
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	memcpy(line, text, n);
+	memcpy(line + n, "\r\n", 2);
+	sess_out(s, line, n + 2);
 }
 
 /* --- logging --- */
