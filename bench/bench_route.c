@@ -9,17 +9,26 @@
  * `tools/gen-zones.py --samples FILE` (`hit<TAB>ADDRESS` / `miss<TAB>ADDRESS` lines,
  * shuffled); without it, addresses are made up here with the generator's naming scheme
  * (zone i is z<i>-<word>.<tld>, its first local parts alice, bob, ...) for the zone
- * count the table reports. zone_lookup() then runs over the addresses, round-robin,
- * for N lookups (default 20,000,000, at most 1,000,000,000) after one warm-up pass,
- * on the calling thread, reusing one struct zone_decision.
+ * count the table reports. Then, on the calling thread, each address distribution runs
+ * N lookups (default 20,000,000, at most 1,000,000,000) after one warm-up pass, first
+ * with zone_lookup() (one struct zone_decision reused), then with zone_lookup_batch()
+ * (16 addresses a call, 16 decisions):
+ *   uniform  every sample in the file's shuffled order: each sample is a different
+ *            zone, so this is random zones across the table, nearly every table access
+ *            a cache miss -- the worst case, and the headline;
+ *   zipf     sample rank r drawn with probability proportional to 1/(r+1) (Zipf,
+ *            s = 1.0, deterministic xorshift stream, 4M precomputed draws cycled): a
+ *            few hot domains take most lookups, as at a real MX (with 200,000 samples
+ *            the top 1,024 take ~58%);
+ *   hot      the first 1,024 samples round-robin: the table entries stay in cache, so
+ *            this is the CPU cost of the lookup code itself.
  *
  * Output, one parseable line per figure (bench/run.sh reads them):
  *   route: load_ms=... rss_mib=... zones=... rules=...
  *   route: lookups_per_s=... lookups=... hits=... misses=... samples=... ns_per_lookup=...
- *   route: hot_lookups_per_s=... lookups=... hits=... misses=... hot_samples=... ns_per_lookup=...
- * The second line is the headline: all samples, i.e. random zones across the whole
- * table, mostly cache misses. The third repeats the N lookups over the first 1,024
- * samples only, whose table entries stay in cache: the cost of the lookup code itself.
+ *   route: zipf_lookups_per_s=... (same fields, zipf_samples=...)
+ *   route: hot_lookups_per_s=... (same fields, hot_samples=...)
+ *   route: batch_lookups_per_s=... / batch_zipf_lookups_per_s=... / batch_hot_lookups_per_s=...
  * hits/misses count what zone_lookup decided (miss = ZONE_REFUSE) over the timed
  * lookups; the sample labels are only what the generator expected.
  * Built by `make bench` as build/bench/bench_route (release build).
@@ -36,9 +45,11 @@
 
 #define BENCH_LOOKUPS_DEFAULT 20000000ull
 #define BENCH_LOOKUPS_MAX     1000000000ull
-#define BENCH_GEN_SAMPLES     200000u /* in-process samples when no SAMPLES file */
-#define BENCH_ADDR_MAX	      512u    /* longest sample address kept */
-#define BENCH_HOT	      1024u   /* addresses in the hot-set run */
+#define BENCH_GEN_SAMPLES     200000u	 /* in-process samples when no SAMPLES file */
+#define BENCH_ADDR_MAX	      512u	 /* longest sample address kept */
+#define BENCH_HOT	      1024u	 /* addresses in the hot-set run */
+#define BENCH_ZIPF_SEQ	      (1u << 22) /* precomputed Zipf draws, cycled */
+#define BENCH_BATCH	      16u	 /* addresses per zone_lookup_batch() call */
 
 struct sample {
 	const char *addr; /* into the samples buffer (owned by main) */
@@ -138,6 +149,16 @@ samples_parse(char *buf, size_t len, size_t *np)
 	return s;
 }
 
+/* xorshift64: the deterministic generator of the in-process samples and the Zipf draw */
+static uint64_t
+xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 /* In-process samples with the generator's scheme (see tools/gen-zones.py). */
 static const char *const gen_words[] = {
     "acme",   "north", "blue",	 "river",   "alpha",  "pixel",	"cedar",   "nova",
@@ -161,10 +182,7 @@ samples_generate(size_t nzones, char **bufp, size_t *np)
 		return NULL;
 	}
 	for (size_t k = 0; k < n; k++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		size_t i = (size_t)(x % nzones);
+		size_t i = (size_t)(xorshift(&x) % nzones);
 		char *a = buf + off;
 		int len;
 		if (k % 2 == 0) /* alice or bob exist in most zones (else a catch-all) */
@@ -180,6 +198,101 @@ samples_generate(size_t nzones, char **bufp, size_t *np)
 	*bufp = buf;
 	*np = n;
 	return s;
+}
+
+/*
+ * The Zipf (s = 1.0) lookup order: BENCH_ZIPF_SEQ indices into the n samples, index r
+ * drawn with probability (1/(r+1)) / H(n), by inverse CDF on a fixed xorshift stream
+ * (the same sequence every run). The samples are shuffled and each names a different
+ * zone, so the popular ranks are random zones, as the few hot domains of a real MX
+ * would be. Precomputed so the timed loop reads a sequential array, not an RNG.
+ */
+static uint32_t *
+zipf_sequence(size_t n, size_t *np)
+{
+	double *cdf = malloc(n * sizeof(*cdf));
+	uint32_t *seq = malloc(BENCH_ZIPF_SEQ * sizeof(*seq));
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	double sum = 0;
+	if (cdf == NULL || seq == NULL) {
+		free(cdf);
+		free(seq);
+		return NULL;
+	}
+	for (size_t r = 0; r < n; r++) {
+		sum += 1.0 / (double)(r + 1);
+		cdf[r] = sum;
+	}
+	for (size_t k = 0; k < BENCH_ZIPF_SEQ; k++) {
+		double u = (double)(xorshift(&x) >> 11) / 9007199254740992.0 * sum;
+		size_t lo = 0, hi = n - 1;
+		while (lo < hi) { /* first r with cdf[r] > u */
+			size_t mid = lo + (hi - lo) / 2;
+			if (cdf[mid] > u)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		seq[k] = (uint32_t)lo;
+	}
+	free(cdf);
+	*np = BENCH_ZIPF_SEQ;
+	return seq;
+}
+
+/*
+ * N timed lookups, after one warm-up pass over the order: samples s[0..ns) round-robin
+ * (order NULL) or s[order[k]] for k round-robin over order[0..norder). batch 0 calls
+ * zone_lookup() once per address; batch B > 0 calls zone_lookup_batch() on B addresses
+ * at a time (into B decisions, d[0..B)). Prints
+ * "route: NAME=... lookups=... hits=... misses=... COUNT=... ns_per_lookup=...".
+ */
+static void
+run(const char *name, const char *count, const struct zone_table *t, const struct sample *s,
+    size_t ns, const uint32_t *order, size_t norder, unsigned long long nlookups, unsigned batch,
+    struct zone_decision *const d[], unsigned long long *sink)
+{
+	size_t len = order != NULL ? norder : ns;
+	unsigned long long hits = 0;
+	const char *addrs[BENCH_BATCH];
+	size_t lens[BENCH_BATCH];
+	for (size_t k = 0; k < len; k++) {
+		const struct sample *e = &s[order != NULL ? order[k] : k];
+		zone_lookup(t, e->addr, e->len, d[0]);
+	}
+	size_t k = 0;
+	double l0 = now_s();
+	if (batch == 0) {
+		for (unsigned long long n = 0; n < nlookups; n++) {
+			const struct sample *e = &s[order != NULL ? order[k] : k];
+			zone_lookup(t, e->addr, e->len, d[0]);
+			hits += d[0]->action != ZONE_REFUSE;
+			*sink += d[0]->ngroups;
+			if (++k == len)
+				k = 0;
+		}
+	} else {
+		for (unsigned long long n = 0; n < nlookups; n += batch) {
+			for (unsigned b = 0; b < batch; b++) {
+				const struct sample *e = &s[order != NULL ? order[k] : k];
+				addrs[b] = e->addr;
+				lens[b] = e->len;
+				if (++k == len)
+					k = 0;
+			}
+			zone_lookup_batch(t, addrs, lens, batch, d);
+			for (unsigned b = 0; b < batch; b++) {
+				hits += d[b]->action != ZONE_REFUSE;
+				*sink += d[b]->ngroups;
+			}
+		}
+		nlookups = (nlookups + batch - 1) / batch * batch;
+	}
+	double secs = now_s() - l0;
+	printf("route: %s=%.0f lookups=%llu hits=%llu misses=%llu %s=%zu ns_per_lookup=%.1f\n",
+	       name, secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hits, nlookups - hits,
+	       count, ns, secs * 1e9 / (double)nlookups);
+	fflush(stdout);
 }
 
 static void
@@ -244,62 +357,43 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_route: no sample addresses\n");
 		return 1;
 	}
-	struct zone_decision *d = malloc(sizeof(*d));
-	if (d == NULL)
+	struct zone_decision *dv = calloc(BENCH_BATCH, sizeof(*dv)), *d[BENCH_BATCH];
+	if (dv == NULL)
 		return 1;
-	memset(d, 0, sizeof(*d));
+	for (unsigned b = 0; b < BENCH_BATCH; b++)
+		d[b] = &dv[b];
 
 	size_t expect_hits = 0, agree = 0;
 	for (size_t k = 0; k < ns; k++) { /* warm-up pass; also checks the labels */
-		zone_lookup(t, s[k].addr, s[k].len, d);
-		bool hit = d->action != ZONE_REFUSE;
+		zone_lookup(t, s[k].addr, s[k].len, d[0]);
+		bool hit = d[0]->action != ZONE_REFUSE;
 		expect_hits += s[k].hit;
 		agree += hit == s[k].hit;
 	}
 
-	unsigned long long hits = 0, sink = 0;
-	size_t k = 0;
-	double l0 = now_s();
-	for (unsigned long long n = 0; n < nlookups; n++) {
-		zone_lookup(t, s[k].addr, s[k].len, d);
-		hits += d->action != ZONE_REFUSE;
-		sink += d->ngroups;
-		if (++k == ns)
-			k = 0;
+	unsigned long long sink = 0;
+	size_t nz = 0, nhot = ns < BENCH_HOT ? ns : BENCH_HOT;
+	/* Zipf, s = 1.0: sample rank r (the shuffled order) drawn with weight 1/(r+1) */
+	uint32_t *zipf = zipf_sequence(ns, &nz);
+	if (zipf == NULL)
+		return 1;
+	for (unsigned batch = 0; batch <= BENCH_BATCH; batch += BENCH_BATCH) {
+		/* uniform: every sample in shuffled order, random zones across the table */
+		run(batch ? "batch_lookups_per_s" : "lookups_per_s", "samples", t, s, ns, NULL, 0,
+		    nlookups, batch, d, &sink);
+		run(batch ? "batch_zipf_lookups_per_s" : "zipf_lookups_per_s", "zipf_samples", t, s,
+		    ns, zipf, nz, nlookups, batch, d, &sink);
+		/* hot set: the first 1,024 samples round-robin, table entries in cache */
+		run(batch ? "batch_hot_lookups_per_s" : "hot_lookups_per_s", "hot_samples", t, s,
+		    nhot, NULL, 0, nlookups, batch, d, &sink);
 	}
-	double l1 = now_s();
-	double secs = l1 - l0;
-	printf("route: lookups_per_s=%.0f lookups=%llu hits=%llu misses=%llu samples=%zu "
-	       "ns_per_lookup=%.1f\n",
-	       secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hits, nlookups - hits, ns,
-	       secs * 1e9 / (double)nlookups);
-	/* the same over a small hot set (cache-resident table entries): the cost of the
-	 * lookup code itself, without the memory latency of a table far bigger than cache */
-	size_t nhot = ns < BENCH_HOT ? ns : BENCH_HOT;
-	unsigned long long hot_hits = 0;
-	k = 0;
-	for (size_t w = 0; w < nhot; w++)
-		zone_lookup(t, s[w].addr, s[w].len, d);
-	l0 = now_s();
-	for (unsigned long long n = 0; n < nlookups; n++) {
-		zone_lookup(t, s[k].addr, s[k].len, d);
-		hot_hits += d->action != ZONE_REFUSE;
-		sink += d->ngroups;
-		if (++k == nhot)
-			k = 0;
-	}
-	l1 = now_s();
-	secs = l1 - l0;
-	printf("route: hot_lookups_per_s=%.0f lookups=%llu hits=%llu misses=%llu hot_samples=%zu "
-	       "ns_per_lookup=%.1f\n",
-	       secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hot_hits, nlookups - hot_hits,
-	       nhot, secs * 1e9 / (double)nlookups);
 	fprintf(stderr,
 		"bench_route: %zu samples (%zu labelled hit), %zu decided as labelled; "
 		"sizeof(struct zone_decision)=%zu; groups seen %llu\n",
 		ns, expect_hits, agree, sizeof(struct zone_decision), sink);
 
-	free(d);
+	free(zipf);
+	free(dv);
 	free(s);
 	free(sbuf);
 	zone_table_free(t);

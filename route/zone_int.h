@@ -13,6 +13,8 @@
  *            part as compared (dequoted, ASCII-folded unless the zone is
  *            local-case=sensitive). Catch-alls are not in it: zone->catchall.
  *   tls      ck_hs of struct zone_tls *: destination domain -> policy.
+ *   wild     ck_hs of struct zone_dom *: the domains entries of wildcard zones
+ *            only, for the parent walk (a few % of the zones: stays in cache).
  *
  * Every ck_hs entry starts with a struct zone_key, so one hash and one
  * compare callback serve every set, and a lookup probes with a zone_key on
@@ -31,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <ck_hs.h>
 
@@ -87,6 +90,7 @@ enum {
 /* One destination of a forward rule. */
 struct zone_rdest {
 	const char *addr; /* "local@domain" or "local@[ip]" (canonical), in the arena */
+	uint16_t len;	  /* bytes of addr */
 	uint16_t at;	  /* offset of the '@' that starts the domain in addr */
 	uint16_t port;	  /* 0 = default */
 	uint8_t flags;	  /* ZONE_D_* */
@@ -112,6 +116,9 @@ struct zone_table {
 	ck_hs_t domains;	 /* struct zone_dom entries: zones and U-label aliases */
 	ck_hs_t rules;		 /* zone_rule entries (no catch-alls) */
 	ck_hs_t tls;		 /* zone_tls entries */
+	ck_hs_t wild;		 /* struct zone_dom entries of subdomains=wildcard zones only
+				    (their own and U-label aliases): the parent walk of a
+				    domain without a zone probes this small set */
 	struct ck_malloc alloc;	 /* ck_hs allocator (plain malloc; no deferred frees needed
 				    because a set is never resized once published) */
 	unsigned long seed;	 /* XXH3 seed, random per table */
@@ -129,12 +136,29 @@ void *zone__alloc(struct zone_arena *a, size_t n);
 /* Copy len bytes plus a NUL into the arena; NULL on ENOMEM. */
 char *zone__strdup(struct zone_arena *a, const char *s, size_t len);
 /* A new empty table with hash sets sized for the given entry counts; NULL on ENOMEM. */
-struct zone_table *zone__table_new(size_t nzones, size_t nrules, size_t ntls);
+struct zone_table *zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild);
 /* The hash of a key under the table's seed (same as the ck_hs callback). */
 unsigned long zone__hash(const struct zone_table *t, const void *scope, const char *s, size_t len);
 /* Find the entry with this key in hs, or NULL. Never allocates. */
 void *zone__get(const struct zone_table *t, const ck_hs_t *hs, const void *scope, const char *s,
 		size_t len);
+/* The same with the hash h = zone__hash(t, scope, s, len) already computed. */
+void *zone__get_hashed(const ck_hs_t *hs, unsigned long h, const void *scope, const char *s,
+		       size_t len);
+/*
+ * A candidate for hash h without touching any entry: the first entry of h's probe
+ * sequence whose 16-bit hash tag matches, or NULL. NULL means no entry has this hash;
+ * a candidate may be another key (1 in 65,536 per occupied slot probed): the caller
+ * compares its key, and on a mismatch asks zone__get_hashed(). Lets a batch of lookups
+ * prefetch their records before touching them.
+ */
+const void *zone__get_tag(const ck_hs_t *hs, unsigned long h);
+/* True when entry e holds exactly this key. */
+static inline bool
+zone__key_eq(const struct zone_key *e, const void *scope, const char *s, size_t len)
+{
+	return e->scope == scope && e->len == len && memcmp(e->s, s, len) == 0;
+}
 /* The entry pointer of a set slot as ck_hs_next() returns it (NULL stays NULL). */
 void *zone__untag(void *e);
 /* Create an empty set sized for n entries, tracked in t->hs_bytes; false on ENOMEM. */

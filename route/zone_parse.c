@@ -270,6 +270,8 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 	z->dom.zone = z;
 	if (!zone__put(t, &t->domains, &z->dom.key))
 		return zone_nomem(ld);
+	if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &z->dom.key))
+		return zone_nomem(ld);
 	if (ulen > 0) {
 		struct zone_dom *a = zone__alloc(&t->arena, sizeof(*a));
 
@@ -280,6 +282,8 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 					   .line = (uint32_t)ld->line};
 		a->zone = z;
 		if (a->key.s == NULL || !zone__put(t, &t->domains, &a->key))
+			return zone_nomem(ld);
+		if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &a->key))
 			return zone_nomem(ld);
 	}
 	if (z->flags & ZONE_F_WILDCARD)
@@ -392,6 +396,7 @@ zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *
 			tmp[nd].addr = zone__strdup(&ld->t->arena, d.addr, d.addrlen);
 			if (tmp[nd].addr == NULL)
 				return zone_nomem(ld);
+			tmp[nd].len = (uint16_t)d.addrlen;
 			tmp[nd].at = (uint16_t)d.at;
 			tmp[nd].port = d.port;
 			tmp[nd].flags = d.literal ? ZONE_D_LITERAL : 0;
@@ -672,7 +677,7 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		       char *err, size_t errlen)
 {
 	struct zone_loader ld = {.name = name, .err = err, .errlen = errlen};
-	size_t nz = 0, nr = 0, nv = 0, nt = 0, hs_bytes;
+	size_t nz = 0, nr = 0, nv = 0, nt = 0, nw = 0, hs_bytes;
 	const char *p, *end = text + len;
 	int rc = 0;
 
@@ -683,9 +688,11 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl != NULL ? nl : end;
 
-		if (zone_starts(p, e, "zone"))
+		if (zone_starts(p, e, "zone")) {
 			nz++;
-		else if (zone_starts(p, e, "verified") || zone_starts(p, e, "verified-domain"))
+			/* an upper bound: the word may sit elsewhere on the line */
+			nw += memmem(p, (size_t)(e - p), "wildcard", 8) != NULL;
+		} else if (zone_starts(p, e, "verified") || zone_starts(p, e, "verified-domain"))
 			nv++;
 		else if (zone_starts(p, e, "tls-policy"))
 			nt++;
@@ -693,7 +700,7 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 			nr++;
 		p = e + 1;
 	}
-	ld.t = zone__table_new(nz, nr, nt);
+	ld.t = zone__table_new(nz, nr, nt, nw);
 	if (ld.t == NULL)
 		return zone_nomem(&ld);
 	hs_bytes = ld.t->hs_bytes; /* the verified sets live only during the load */

@@ -21,6 +21,10 @@
 #include <sys/random.h>
 
 #include <ck_hs.h>
+/* XXH3 inlined here, the one route/ file that hashes: no call through the shared
+ * library, and the short-key path specialised (keys are 1-64 byte local parts and
+ * domains). */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "core/err.h"
@@ -184,6 +188,11 @@ zone_hs_hash(const void *obj, unsigned long seed)
 	return zone_hash_raw(seed, k->scope, k->s, k->len);
 }
 
+/* Bit 0 of a probe (records are 8-aligned, so never of an entry): compare tags only.
+ * zone__get_tag() uses it to find a candidate without dereferencing it, so the caller
+ * can prefetch the record and verify later (zone_lookup.c's batches). */
+#define ZONE_TAG_ONLY ((uintptr_t)1)
+
 static bool
 zone_hs_compare(const void *a, const void *b)
 {
@@ -191,6 +200,8 @@ zone_hs_compare(const void *a, const void *b)
 
 	if (((uintptr_t)a ^ (uintptr_t)b) >> ZONE_TAG_SHIFT)
 		return false; /* different hash tags: no memory touched */
+	if (((uintptr_t)a | (uintptr_t)b) & ZONE_TAG_ONLY)
+		return true; /* a tag-only probe: the caller verifies the candidate */
 	x = zone_untag(a);
 	y = zone_untag(b);
 	return x->scope == y->scope && x->len == y->len && memcmp(x->s, y->s, x->len) == 0;
@@ -239,7 +250,7 @@ zone__hs_init(struct zone_table *t, ck_hs_t *hs, size_t n)
 }
 
 struct zone_table *
-zone__table_new(size_t nzones, size_t nrules, size_t ntls)
+zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
 {
 	struct zone_table *t = calloc(1, sizeof(*t));
 
@@ -257,8 +268,12 @@ zone__table_new(size_t nzones, size_t nrules, size_t ntls)
 		goto err_rules;
 	if (!zone__hs_init(t, &t->tls, ntls))
 		goto err_tls;
+	if (!zone__hs_init(t, &t->wild, nwild * 2))
+		goto err_wild;
 	return t;
 
+err_wild:
+	ck_hs_destroy(&t->tls);
 err_tls:
 	ck_hs_destroy(&t->rules);
 err_rules:
@@ -270,14 +285,29 @@ err_domains:
 }
 
 void *
-zone__get(const struct zone_table *t, const ck_hs_t *hs, const void *scope, const char *s,
-	  size_t len)
+zone__get_hashed(const ck_hs_t *hs, unsigned long h, const void *scope, const char *s, size_t len)
 {
 	struct zone_key probe = {.scope = scope, .s = s, .len = (uint32_t)len};
-	unsigned long h = zone_hash_raw(t->seed, scope, s, len);
 	/* ck_hs_get takes a non-const set but only reads it */
 	void *e = ck_hs_get((ck_hs_t *)(uintptr_t)hs, h,
 			    (const void *)((uintptr_t)&probe | zone_tag_of(h)));
+
+	return zone__untag(e);
+}
+
+void *
+zone__get(const struct zone_table *t, const ck_hs_t *hs, const void *scope, const char *s,
+	  size_t len)
+{
+	return zone__get_hashed(hs, zone_hash_raw(t->seed, scope, s, len), scope, s, len);
+}
+
+const void *
+zone__get_tag(const ck_hs_t *hs, unsigned long h)
+{
+	/* the probe is never dereferenced: the compare callback stops at the tags */
+	void *e =
+	    ck_hs_get((ck_hs_t *)(uintptr_t)hs, h, (const void *)(zone_tag_of(h) | ZONE_TAG_ONLY));
 
 	return zone__untag(e);
 }
@@ -296,6 +326,7 @@ zone_table_free(struct zone_table *t)
 {
 	if (t == NULL)
 		return;
+	ck_hs_destroy(&t->wild);
 	ck_hs_destroy(&t->tls);
 	ck_hs_destroy(&t->rules);
 	ck_hs_destroy(&t->domains);
