@@ -31,8 +31,8 @@
 #include "core/check.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
-#include "core/uop.h"
 #include "core/server/upstream.h"
+#include "core/uop.h"
 
 static void sess_resume(struct session *s);
 static void sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t len);

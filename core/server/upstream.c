@@ -10,8 +10,8 @@
 #include "core/server/upstream.h"
 
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
