@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +40,8 @@
 
 #include "core/err.h"
 #include "route/zone_int.h"
+
+#define ZONE_READ_RETRIES 5 /* reads of a file that keeps changing before giving up */
 
 struct zone_loader {
 	struct zone_table *t; /* being built; owned until published */
@@ -741,42 +742,75 @@ err_vaddr:
 	return rc != 0 ? rc : zone_nomem(&ld);
 }
 
+/*
+ * Read the whole file into a heap buffer. Rejected: mmap, which turns a file
+ * truncated by its writer during a (re)load into SIGBUS for the whole server.
+ * A file that changes size or mtime while it is read is read again (bounded):
+ * a table is never built from a half-written file.
+ */
+static int
+zone_read_file(int fd, char **buf, size_t *len)
+{
+	for (int attempt = 0; attempt < ZONE_READ_RETRIES; attempt++) {
+		struct stat before, after;
+		size_t got = 0;
+		char *p;
+
+		if (fstat(fd, &before) != 0)
+			return -errno;
+		if (!S_ISREG(before.st_mode))
+			return -EINVAL;
+		p = malloc((size_t)before.st_size + 1);
+		if (p == NULL)
+			return -ENOMEM;
+		while (got < (size_t)before.st_size) {
+			ssize_t n = pread(fd, p + got, (size_t)before.st_size - got, (off_t)got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break; /* shrank under us: the check below retries */
+			got += (size_t)n;
+		}
+		if (fstat(fd, &after) != 0) {
+			free(p);
+			return -errno;
+		}
+		if (got == (size_t)before.st_size && after.st_size == before.st_size &&
+		    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec) {
+			*buf = p;
+			*len = got;
+			return 0;
+		}
+		free(p);
+	}
+	return -EAGAIN; /* still being written: the caller keeps its old table */
+}
+
 int
 zone_table_load(const char *path, struct zone_table **out, char *err, size_t errlen)
 {
-	struct stat st;
-	void *map = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto err_errno;
-	if (fstat(fd, &st) != 0)
-		goto err_close;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto err_close;
+	if (fd < 0) {
+		rc = -errno;
+		goto err;
 	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED)
-			goto err_close;
-		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-	}
+	rc = zone_read_file(fd, &text, &len);
 	close(fd);
-	rc = zone_table_load_string(map != NULL ? map : "", (size_t)st.st_size, path, out, err,
-				    errlen);
-	if (map != NULL)
-		munmap(map, (size_t)st.st_size);
+	if (rc < 0)
+		goto err;
+	rc = zone_table_load_string(text, len, path, out, err, errlen);
+	free(text);
 	return rc;
 
-err_close:
-	rc = -errno;
-	close(fd);
-	errno = -rc;
-err_errno:
-	rc = -errno;
+err:
 	if (errlen > 0)
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == -EAGAIN ? "changed while being read, try again" : strerror(-rc));
 	return rc;
 }
