@@ -135,14 +135,31 @@ enum zone_tls_policy zone_table_tls_policy(const struct zone_table *t, const cha
  *   "550 5.7.1 Relaying denied"   the domain is not served, or the address is
  *       a relay attempt: a source route ("@a:b@zone"), an address literal
  *       domain ("b@[192.0.2.1]" is never ours), a trailing dot, a domain that
- *       is not a valid name or not the canonical U-label of a zone, or a
- *       local part holding '%', '!' or (quoted) '@' that has no exact rule;
+ *       is not a valid name or not the canonical U-label of a zone, a
+ *       subdomain of a wildcard zone with an invalid label (empty, over 63
+ *       octets, hyphen first or last, not UTF-8), or a local part holding
+ *       '%', '!' or (quoted) '@' that has no exact rule;
  *   "550 5.1.1 <ADDR>: Recipient address rejected: user unknown"  no exact,
  *       sub-address or catch-all rule (ADDR sanitised: printable, capped);
  *   "550 5.1.1 <ADDR>: Recipient address rejected: no verified destination"
  *       the forward rule has no verified destination left;
  *   "550 5.1.3 Bad recipient address syntax"  empty, unterminated quote,
- *       no '@', a local part over ZONE_MAX_LOCAL octets.
+ *       no '@', or a local part the zone file's grammar refuses (checked before
+ *       any rule, so it never reaches a sub-address or catch-all rule): over
+ *       ZONE_MAX_LOCAL octets, empty (also ""), NUL/CR/LF or other C0, C1 or
+ *       DEL, blanks or specials outside quotes, a dot first, last or doubled
+ *       outside quotes, not well-formed UTF-8; and in a tag=append zone, a
+ *       sub-address tag that would be copied and holds a blank (ASCII or
+ *       Unicode) or an invisible/bidi format character (U+202E...).
+ *
+ * Sub-addresses: when no exact rule matches, the local part is split at each
+ * separator occurrence from the right ("a-b+c" with subaddress=+- tries
+ * "a-b", then "a"); the first base with an exact rule wins, else the
+ * catch-all. The tag is the separator and what follows the base. Under
+ * tag=append it is appended to every destination's local part (inside the
+ * quotes of a quoted one) when it is a dot-atom continuation (atext, UTF-8,
+ * dots neither doubled nor last); a tag that would need quoting ("a..b",
+ * "a(b)") still matches the base rule but is not appended.
  *
  * Open-relay attempts never reach a forward they were not written for:
  * '%' (percent hack), '!' (bang path) and '@' inside a quoted local part

@@ -116,6 +116,10 @@ zone__local_parse(const char *s, size_t len, char *out, size_t *outlen, const ch
 			}
 			out[n++] = (char)c;
 		}
+		if (n == 0) { /* "" names no mailbox (RFC 5321 allows it; we do not) */
+			*why = "empty local part";
+			return -SLUICE_ESYNTAX;
+		}
 	} else {
 		if (len > ZONE_MAX_LOCAL) {
 			*why = "local part longer than 64 octets";

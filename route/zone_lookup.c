@@ -6,8 +6,9 @@
  *
  * Cost: one pass over the address (split, fold, check), one ck_hs_get for
  * the domain (plus one per parent label in the small set of wildcard zones
- * when the exact name missed), one to three for the local part (exact,
- * sub-address, catch-all is a pointer), then copying what the decision
+ * when the exact name missed), one for the exact local part plus one per
+ * separator in it, tried from the right (sub-address; at most 63, usually 0-1;
+ * catch-all is a pointer), then copying what the decision
  * needs. Only the fields used are written: the decision is ~100 KiB. No
  * snprintf, no strlen of table strings (destinations carry their length).
  *
@@ -160,18 +161,99 @@ zone_apply(const struct zone_rule *r, const char *tag, size_t taglen, const char
 	out->action = ZONE_FORWARD;
 }
 
-/* Can this tag be appended to a destination's local part as it is? */
+/* What a tag=append zone does with a sub-address tag (the separator and what follows). */
+enum zone_tag {
+	ZONE_TAG_APPEND, /* a dot-atom continuation: appended to each destination */
+	ZONE_TAG_BASE,	 /* valid but would need quoting: the base rule, tag not appended */
+	ZONE_TAG_BAD,	 /* never copied anywhere: the address is refused 550 5.1.3 */
+};
+
+/* Code points refused in a tag besides C0/C1 and DEL (zone__utf8_ok): Unicode
+ * blanks (Zs, U+2028/9) and invisible or bidi format characters, which would make
+ * the forwarded address read as another one (U+202E RIGHT-TO-LEFT OVERRIDE). */
 static bool
-zone_tag_ok(const char *s, size_t n)
+zone_tag_cp_bad(uint32_t cp)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x80 && !zone__is_atext((unsigned char)s[i]))
+	return cp == 0xa0 || cp == 0x61c || cp == 0x1680 || cp == 0x180e ||
+	       (cp >= 0x2000 && cp <= 0x200b) || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x2028 && cp <= 0x202f) || cp == 0x205f ||
+	       (cp >= 0x2060 && cp <= 0x2069 && cp != 0x2065) || cp == 0x3000 || cp == 0xfeff;
+}
+
+/*
+ * Classify a tag (s[0] is the separator, never '.'): BAD when it is not well-formed
+ * UTF-8 or holds a control, a blank or a code point of zone_tag_cp_bad(); APPEND when
+ * it is a dot-atom continuation (RFC 5321 dot-string: atext, UTF-8, dots neither
+ * doubled nor last), so that "local" + tag is still a valid unquoted local part (and
+ * fits inside a quoted one); BASE otherwise (quoted specials, "a..b", "a."): the
+ * address matches the base rule and the destinations stay as written.
+ */
+static enum zone_tag
+zone_tag_class(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	enum zone_tag v = ZONE_TAG_APPEND;
+
+	if (!zone__utf8_ok(s, n))
+		return ZONE_TAG_BAD; /* also C0, C1 and DEL */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t c = p[i];
+
+		if (c == ' ')
+			return ZONE_TAG_BAD;
+		if (c == '.') {
+			if (i + 1 == n || p[i + 1] == '.')
+				v = ZONE_TAG_BASE;
+			continue;
+		}
+		if (c < 0x80) {
+			if (!zone__is_atext((unsigned char)c))
+				v = ZONE_TAG_BASE;
+			continue;
+		}
+		/* well-formed (checked above): decode the sequence */
+		if (c < 0xe0) {
+			c = (c & 0x1f) << 6 | (p[i + 1] & 0x3f);
+			i += 1;
+		} else if (c < 0xf0) {
+			c = (c & 0x0f) << 12 | (uint32_t)(p[i + 1] & 0x3f) << 6 | (p[i + 2] & 0x3f);
+			i += 2;
+		} else {
+			c = (c & 0x07) << 18 | (uint32_t)(p[i + 1] & 0x3f) << 12 |
+			    (uint32_t)(p[i + 2] & 0x3f) << 6 | (p[i + 3] & 0x3f);
+			i += 3;
+		}
+		if (zone_tag_cp_bad(c))
+			return ZONE_TAG_BAD;
+	}
+	return v;
+}
+
+/*
+ * Is d[0..n) (lowercased, LDH, '.' and bytes >= 0x80 only: zone_dom_fold) made of
+ * valid labels? Non-empty, at most 63 octets, no hyphen first or last, well-formed
+ * UTF-8 without controls. A wildcard zone only takes subdomains that could exist.
+ */
+static bool
+zone_labels_ok(const char *d, size_t n)
+{
+	size_t start = 0;
+
+	if (!zone__utf8_ok(d, n))
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && d[i] != '.')
+			continue;
+		if (i == start || i - start > 63 || d[start] == '-' || d[i - 1] == '-')
 			return false;
+		start = i + 1;
+	}
 	return true;
 }
 
 /* The nearest parent zone of a lowercased domain that is a wildcard, or NULL (the
- * domain itself has no zone of its own). */
+ * domain itself has no zone of its own). NULL too when the labels in front of the
+ * parent are not valid (empty, over 63 octets, hyphen first or last, bad UTF-8). */
 static const struct zone_zone *
 zone_find_parent(const struct zone_table *t, const char *d, size_t n)
 {
@@ -184,7 +266,7 @@ zone_find_parent(const struct zone_table *t, const char *d, size_t n)
 			continue;
 		e = zone__get(t, &t->wild, NULL, d + i + 1, n - i - 1);
 		if (e != NULL)
-			return e->zone;
+			return zone_labels_ok(d, i) ? e->zone : NULL;
 	}
 	return NULL;
 }
@@ -244,6 +326,7 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	const char *addr = j->addr;
 	size_t len = j->len, ll = 0, at, dlen, i;
 	struct zone_decision *out = j->out;
+	const char *why;
 
 	out->action = ZONE_REFUSE;
 	out->zone = NULL;
@@ -260,25 +343,23 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 		return;
 	}
 	if (addr[0] == '"') {
-		for (i = 1; i < len && addr[i] != '"'; i++) {
+		for (i = 1; i < len && addr[i] != '"'; i++)
 			if (addr[i] == '\\' && ++i == len)
 				return;
-			if (ll == ZONE_MAX_LOCAL)
-				return;
-			j->local[ll++] = addr[i];
-		}
 		if (i + 1 >= len || addr[i + 1] != '@')
 			return;
 		at = i + 1;
 	} else {
 		const char *p = memchr(addr, '@', len);
 
-		if (p == NULL || p == addr || (size_t)(p - addr) > ZONE_MAX_LOCAL)
+		if (p == NULL)
 			return;
 		at = (size_t)(p - addr);
-		memcpy(j->local, addr, at);
-		ll = at;
 	}
+	/* the loader's own grammar (zone__local_parse): what no rule could be
+	 * written for never reaches a sub-address or catch-all rule either */
+	if (zone__local_parse(addr, at, j->local, &ll, &why) != 0)
+		return;
 	j->ll = ll;
 
 	/* the domain: LDH and dots folded to lowercase, UTF-8 as is */
@@ -372,16 +453,27 @@ zone_stage_rule(const struct zone_table *t, struct zone_job *j)
 	if (r != NULL && !zone__key_eq(&r->key, z, j->key, ll))
 		r = zone__get_hashed(&t->rules, j->h, z, j->key, ll); /* tag collision */
 	if (r == NULL && !j->suspicious) {
-		for (i = 0; z->nsep > 0 && i < ll; i++)
-			if (memchr(z->sep, j->key[i], z->nsep) != NULL)
-				break;
-		/* "+x" alone has no base; an appended tag must need no quoting */
-		if (i > 0 && i < ll &&
-		    (!(z->flags & ZONE_F_TAG_APPEND) || zone_tag_ok(j->local + i, ll - i))) {
+		/* bases from the longest to the shortest: split at each separator from
+		 * the right; the first base with an exact rule wins ("+x" alone has no
+		 * base, so i stops at 1) */
+		for (i = ll; z->nsep > 0 && i-- > 1;) {
+			if (memchr(z->sep, j->key[i], z->nsep) == NULL)
+				continue;
 			r = zone__get(t, &t->rules, z, j->key, i);
-			if (r != NULL && (z->flags & ZONE_F_TAG_APPEND)) {
+			if (r != NULL)
+				break;
+		}
+		if (r != NULL && (z->flags & ZONE_F_TAG_APPEND)) {
+			switch (zone_tag_class(j->local + i, ll - i)) {
+			case ZONE_TAG_BAD:
+				j->v = ZONE_V_SYNTAX;
+				return;
+			case ZONE_TAG_APPEND:
 				tag = j->local + i;
 				taglen = ll - i;
+				break;
+			case ZONE_TAG_BASE:
+				break;
 			}
 		}
 		if (r == NULL)

@@ -42,6 +42,9 @@
 #include "route/zone_int.h"
 
 #define ZONE_READ_RETRIES 5 /* reads of a file that keeps changing before giving up */
+/* octets of a reject/defer reply line, CODE ENH TEXT: RFC 5321 4.5.3.1.5 allows 512
+ * with the CRLF */
+#define ZONE_REPLY_LINE 510
 
 struct zone_loader {
 	struct zone_table *t; /* being built; owned until published */
@@ -309,6 +312,11 @@ zone_line_reply(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *r,
 	    code[2] > '9')
 		return zone_fail(ld, "%s needs a %cxx reply code, not '%.*s'", act, cls,
 				 (int)(clen > 16 ? 16 : clen), code);
+	/* RFC 5321 4.2.3: 421 means the server closes the transmission channel, which a
+	 * reply to one RCPT must not claim (the session goes on) */
+	if (cls == '4' && code[1] == '2' && code[2] == '1')
+		return zone_fail(ld, "defer cannot use 421 (it means closing the connection); "
+				     "use 450 or 451");
 	if ((rc = zone_need(ld, c, &enh, &elen, "enhanced status code")) != 0)
 		return rc;
 	/* RFC 3463: class "." subject "." detail, 1-3 digits each */
@@ -343,8 +351,8 @@ zone_line_reply(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *r,
 			return zone_fail(ld, "reply text must be printable ASCII");
 	n = snprintf(buf, sizeof(buf), "%.*s %.*s %.*s", (int)clen, code, (int)elen, enh, (int)tlen,
 		     text);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return zone_fail(ld, "reply longer than %d octets", ZONE_MAX_REPLY - 1);
+	if (n < 0 || (size_t)n > ZONE_REPLY_LINE)
+		return zone_fail(ld, "reply longer than %d octets", ZONE_REPLY_LINE);
 	r->reply = zone__strdup(&ld->t->arena, buf, (size_t)n);
 	if (r->reply == NULL)
 		return zone_nomem(ld);

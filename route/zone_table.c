@@ -21,6 +21,12 @@
 #include <sys/random.h>
 
 #include <ck_hs.h>
+/* The tagged entries below keep 16 hash bits in bits 48-63 of each pointer: that
+ * assumes libck built without pointer packing (as Debian builds it), where ck_hs
+ * stores our pointers untouched. With CK_HS_PP ck_hs packs its own bits there. */
+#ifdef CK_HS_PP
+#error "route/zone_table.c needs libck without pointer packing (CK_HS_PP is defined)"
+#endif
 /* XXH3 inlined here, the one route/ file that hashes: no call through the shared
  * library, and the short-key path specialised (keys are 1-64 byte local parts and
  * domains). */

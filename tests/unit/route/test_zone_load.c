@@ -171,7 +171,7 @@ Test(zone_load, a_valid_file_counts_zones_and_rules)
 	    "tag=append\n"
 	    "x@a.test drop\n"
 	    "*@a.test reject 550 5.7.1 Go away # not part of the text\n"
-	    "y@b.test defer 421 4.4.5 Later\n"
+	    "y@b.test defer 451 4.4.5 Later\n" /* 421 is refused: bug_defer_421_is_refused */
 	    "\"z z\"@b.test forward \"q|r\"@c.test|s@[IPv6:::1]:25 t@c.test\n"
 	    "tls-policy c.test verify\n"
 	    "tls-policy d.test opportunistic\n"
@@ -319,4 +319,214 @@ Test(zone_load, bug_sigbus_when_zone_file_truncated_during_load)
 	pthread_join(th, NULL);
 	unlink(path);
 	free(text);
+}
+
+/* --- regressions and limits --- */
+
+/* Load text; 0 or the error message in err. */
+static int
+load_err(const char *text, size_t len, struct zone_table **t, char *err, size_t errlen)
+{
+	*t = NULL;
+	return zone_table_load_string(text, len, "zones", t, err, errlen);
+}
+
+/* A rule line with a reply of exactly n octets: "550 5.7.1 " + text. */
+static size_t
+reply_file(char *buf, size_t cap, const char *act, const char *code, size_t n)
+{
+	int k = snprintf(buf, cap, "zone a.test\nx@a.test %s %s ", act, code);
+
+	cr_assert(k > 0 && (size_t)k + n + 2 < cap);
+	memset(buf + k, 'x', n - strlen(code) - 1);
+	k += (int)(n - strlen(code) - 1);
+	buf[k++] = '\n';
+	buf[k] = '\0';
+	return (size_t)k;
+}
+
+Test(zone_load, bug_reply_line_over_510_octets_is_refused)
+{
+	char text[1024], err[256];
+	struct zone_table *t;
+	struct zone_decision *d = malloc(sizeof(*d));
+	size_t len;
+
+	cr_assert_not_null(d);
+	/* 510 octets: code + enh + text, 512 with the CRLF */
+	len = reply_file(text, sizeof(text), "reject", "550 5.7.1", 510);
+	cr_assert_eq(load_err(text, len, &t, err, sizeof(err)), 0, "%s", err);
+	zone_lookup(t, "x@a.test", 8, d);
+	cr_expect_eq(d->action, ZONE_REJECT);
+	cr_expect_eq(strlen(d->reply), 510);
+	zone_table_free(t);
+	len = reply_file(text, sizeof(text), "defer", "451 4.2.1", 510);
+	cr_assert_eq(load_err(text, len, &t, err, sizeof(err)), 0, "%s", err);
+	zone_table_free(t);
+
+	len = reply_file(text, sizeof(text), "reject", "550 5.7.1", 511);
+	cr_expect_eq(load_err(text, len, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_null(t);
+	cr_expect_str_eq(err, "zones:2: reply longer than 510 octets");
+	len = reply_file(text, sizeof(text), "defer", "451 4.2.1", 600);
+	cr_expect_eq(load_err(text, len, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_str_eq(err, "zones:2: reply longer than 510 octets");
+	free(d);
+	d = NULL;
+}
+
+Test(zone_load, bug_defer_421_is_refused)
+{
+	static const char text[] = "zone a.test\n"
+				   "\n"
+				   "x@a.test defer 421 4.4.5 Closing\n";
+	struct zone_table *t;
+	char err[256];
+
+	cr_expect_eq(load_err(text, sizeof(text) - 1, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_null(t);
+	cr_expect_str_eq(err, "zones:3: defer cannot use 421 (it means closing the connection); "
+			      "use 450 or 451");
+	/* other 4xx codes are fine */
+	cr_expect_eq(
+	    load_err("zone a.test\nx@a.test defer 420 4.4.5 Later\n", 43, &t, err, sizeof(err)), 0,
+	    "%s", err);
+	zone_table_free(t);
+}
+
+Test(zone_load, bug_lookup_rechecks_local_part_syntax_empty_quoted_rule)
+{
+	static const char text[] = "zone a.test\n\"\"@a.test drop\n";
+	struct zone_table *t;
+	char err[256];
+
+	cr_expect_eq(load_err(text, sizeof(text) - 1, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_str_eq(err, "zones:2: empty local part: '\"\"@a.test'");
+}
+
+Test(zone_load, limits_16_groups_and_8_fallbacks)
+{
+	char text[4096], err[256];
+	struct zone_table *t;
+	struct zone_decision *d = malloc(sizeof(*d));
+	int k;
+
+	cr_assert_not_null(d);
+	/* 16 destinations, the last one with 8 fallbacks: accepted, all used */
+	k = snprintf(text, sizeof(text), "zone a.test\nverified-domain d.test\nx@a.test forward");
+	for (int g = 1; g <= 16; g++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, " g%d@d.test", g);
+	for (int f = 2; f <= 8; f++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, "|f%d@d.test", f);
+	text[k++] = '\n';
+	cr_assert_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), 0, "%s", err);
+	zone_lookup(t, "x@a.test", 8, d);
+	cr_assert_eq(d->action, ZONE_FORWARD);
+	cr_expect_eq(d->ngroups, 16);
+	cr_expect_eq(d->groups[15].n, 8);
+	cr_expect_str_eq(d->groups[15].d[7].addr, "f8@d.test");
+	zone_table_free(t);
+
+	/* 17 destinations, or 9 fallbacks: errors */
+	k -= 1;
+	k += snprintf(text + k, sizeof(text) - (size_t)k, "|f9@d.test\n");
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_str_eq(err, "zones:3: more than 8 fallbacks in one destination");
+	k = snprintf(text, sizeof(text), "zone a.test\nx@a.test forward");
+	for (int g = 1; g <= 17; g++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k, " g%d@d.test", g);
+	text[k++] = '\n';
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_str_eq(err, "zones:2: more than 16 destinations");
+	free(d);
+	d = NULL;
+}
+
+Test(zone_load, limits_subaddress_8_characters)
+{
+	static const char ok[] = "zone a.test subaddress=+-=_~^#$\n"
+				 "x@a.test drop\n";
+	static const char bad[] = "zone a.test subaddress=+-=_~^#$&\n";
+	struct zone_table *t;
+	struct zone_decision *d = malloc(sizeof(*d));
+	char err[256];
+
+	cr_assert_not_null(d);
+	cr_assert_eq(load_err(ok, sizeof(ok) - 1, &t, err, sizeof(err)), 0, "%s", err);
+	zone_lookup(t, "x$y@a.test", 10, d); /* the 8th separator works */
+	cr_expect_eq(d->action, ZONE_DROP);
+	zone_table_free(t);
+	cr_expect_eq(load_err(bad, sizeof(bad) - 1, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect_str_eq(err, "zones:1: subaddress= takes 1 to 8 characters or off");
+	free(d);
+	d = NULL;
+}
+
+Test(zone_load, limits_local_part_64_octets)
+{
+	char l64[65], text[512], err[256];
+	struct zone_table *t;
+	int k;
+
+	memset(l64, 'a', 64);
+	l64[64] = '\0';
+	k = snprintf(text, sizeof(text), "zone a.test\n%s@a.test drop\n\"%s\"@a.test drop\n", l64,
+		     "b b bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	cr_assert_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(zone_table_nrules(t), 2);
+	zone_table_free(t);
+	k = snprintf(text, sizeof(text), "zone a.test\n%sa@a.test drop\n", l64);
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect(strstr(err, "zones:2: local part longer than 64 octets") == err, "%s", err);
+	k = snprintf(text, sizeof(text), "zone a.test\n\"%s \"@a.test drop\n", l64);
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect(strstr(err, "zones:2: local part longer than 64 octets") == err, "%s", err);
+}
+
+/* "zone NAME\n" for a name of `total` octets: 63-octet labels, the last one shorter. */
+static int
+domain_file(char *text, size_t cap, size_t total)
+{
+	int k = snprintf(text, cap, "zone ");
+
+	for (size_t i = 0; i < total; i++)
+		text[k++] = (i % 64 == 63) ? '.' : 'a'; /* 63-octet labels */
+	text[k++] = '\n';
+	text[k] = '\0';
+	return k;
+}
+
+Test(zone_load, limits_domain_253_octets_and_label_63)
+{
+	char text[600], err[256];
+	struct zone_table *t;
+	struct zone_decision *d = malloc(sizeof(*d));
+	char addr[300];
+	int k;
+
+	cr_assert_not_null(d);
+	/* 253 octets: 63.63.63.61 */
+	k = domain_file(text, sizeof(text), 253);
+	cr_assert_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), 0, "%s", err);
+	memcpy(addr, "x@", 2);
+	memcpy(addr + 2, text + 5, 253);
+	zone_lookup(t, addr, 255, d);
+	cr_expect_eq(d->action, ZONE_REFUSE);
+	cr_expect(strncmp(d->reply, "550 5.1.1 ", 10) == 0, "%s", d->reply); /* ours */
+	zone_table_free(t);
+	/* 254 octets */
+	k = domain_file(text, sizeof(text), 254);
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect(strstr(err, "zones:1: domain longer than 253 octets") == err, "%s", err);
+	/* a label of 63 octets, then 64 */
+	k = snprintf(text, sizeof(text), "zone %.63s.test\n",
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	cr_assert_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), 0, "%s", err);
+	zone_table_free(t);
+	k = snprintf(text, sizeof(text), "zone %.64s.test\n",
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	cr_expect_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), -SLUICE_ESYNTAX);
+	cr_expect(strstr(err, "zones:1: label longer than 63 octets") == err, "%s", err);
+	free(d);
+	d = NULL;
 }

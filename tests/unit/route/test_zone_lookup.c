@@ -91,6 +91,9 @@ struct lookup_case {
 	NOTFWD("\"" zone "\"", "null", "refuse",                                                   \
 	       "550 5.1.1 <" addr ">: Recipient address rejected: user unknown")
 #define SYNTAX NOTFWD("null", "null", "refuse", "550 5.1.3 Bad recipient address syntax")
+/* refused for its sub-address tag, once the zone is known */
+#define TAGSYNTAX(zone)                                                                            \
+	NOTFWD("\"" zone "\"", "null", "refuse", "550 5.1.3 Bad recipient address syntax")
 
 #define ALICE_DESTS "[[\"alice@dest.test\"],[\"bob@dest2.test:2525\"]]"
 #define CATCH	    FWD("example.com", "*@example.com", "[[\"catch@dest.test\"]]")
@@ -183,8 +186,8 @@ Test(zone_lookup, tag_append_keeps_the_subaddress_and_tag_keep_drops_it)
 		 "[[\"alice+X+y@dest.test\"],[\"\\\"a b+X+y\\\"@dest.test\"]]")},
 	    {"alice@tagged.test", FWD("tagged.test", "alice@tagged.test",
 				      "[[\"alice@dest.test\"],[\"\\\"a b\\\"@dest.test\"]]")},
-	    /* a tag that would need quoting is not appended: no sub-address match */
-	    {"\"alice+x y\"@tagged.test", UNKNOWN("tagged.test", "\\\"alice+x y\\\"@tagged.test")},
+	    /* a tag with a blank is never copied: refused (bug_tag_append_copies_invalid_utf8) */
+	    {"\"alice+x y\"@tagged.test", TAGSYNTAX("tagged.test")},
 	    {"alice+x@example.com", FWD("example.com", "alice@example.com", ALICE_DESTS)},
 	};
 	check(c, ARRAY_SIZE(c));
@@ -341,8 +344,198 @@ Test(zone_lookup, a_64_octet_local_part_is_looked_up)
 
 Test(zone_lookup, the_echoed_address_is_sanitised)
 {
-	zone_lookup(table, "a\rb@own.example.com", 19, dec);
+	/* a CR is refused before any rule now (bug_lookup_rechecks_local_part_syntax):
+	 * what is left to sanitise is UTF-8 and the quoted '<' '>' */
+	static const char a[] = "\"a<b>\xc3\xa9\"@own.example.com";
+
+	zone_lookup(table, a, sizeof(a) - 1, dec);
 	cr_expect_str_eq(
 	    dec->reply,
-	    "550 5.1.1 <a?b@own.example.com>: Recipient address rejected: user unknown");
+	    "550 5.1.1 <\"a?b???\"@own.example.com>: Recipient address rejected: user unknown");
+}
+
+/* --- regressions: each table is its own, loaded by the test --- */
+
+static struct zone_table *
+load_text(const char *text)
+{
+	struct zone_table *t = NULL;
+	char err[512];
+	int rc = zone_table_load_string(text, strlen(text), "r", &t, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "load: %s", err);
+	return t;
+}
+
+struct lookup_case_n {
+	const char *addr; /* RCPT path, len bytes (may hold a NUL) */
+	size_t len;
+	const char *json; /* expected zone_decision_json() */
+};
+
+#define ROW(lit, json)                                                                             \
+	{                                                                                          \
+		lit, sizeof(lit) - 1, json                                                         \
+	}
+
+static void
+check_n(const struct zone_table *t, const struct lookup_case_n *c, size_t n)
+{
+	char buf[8192];
+
+	for (size_t i = 0; i < n; i++) {
+		zone_lookup(t, c[i].addr, c[i].len, dec);
+		zone_decision_json(dec, buf, sizeof(buf));
+		cr_expect_str_eq(buf, c[i].json, "row %zu", i);
+	}
+}
+
+static const char tag_text[] = "zone t.test tag=append\n"
+			       "carol@t.test forward carol@dest.test \"c q\"@dest.test\n"
+			       "*@t.test forward catch@dest.test\n"
+			       "verified-domain dest.test\n";
+
+#define CAROL(tag)                                                                                 \
+	FWD("t.test", "carol@t.test",                                                              \
+	    "[[\"carol" tag "@dest.test\"],[\"\\\"c q" tag "\\\"@dest.test\"]]")
+
+Test(zone_lookup, bug_tag_append_copies_invalid_utf8)
+{
+	struct zone_table *t = load_text(tag_text);
+	static const struct lookup_case_n c[] = {
+	    /* not UTF-8: refused before any rule (the JSON stays valid UTF-8) */
+	    ROW("carol+\xff\xfe@t.test", SYNTAX),
+	    ROW("carol+\xc0\xae@t.test", SYNTAX),     /* overlong '.' */
+	    ROW("carol+\xc2\x85@t.test", SYNTAX),     /* C1 NEL */
+	    ROW("carol+\xed\xa0\x80@t.test", SYNTAX), /* surrogate */
+	    /* well-formed, but never copied into a destination */
+	    ROW("carol+\xe2\x80\xae@t.test", TAGSYNTAX("t.test")),   /* RLO */
+	    ROW("carol+x\xe2\x81\xa6y@t.test", TAGSYNTAX("t.test")), /* LRI */
+	    ROW("carol+\xe2\x80\x8f@t.test", TAGSYNTAX("t.test")),   /* RLM */
+	    ROW("carol+\xc2\xa0@t.test", TAGSYNTAX("t.test")),	     /* NBSP */
+	    ROW("carol+\xe3\x80\x80@t.test", TAGSYNTAX("t.test")),   /* ideographic space */
+	    ROW("carol+\xef\xbb\xbf@t.test", TAGSYNTAX("t.test")),   /* BOM */
+	    ROW("\"carol+a b\"@t.test", TAGSYNTAX("t.test")),
+	    /* a UTF-8 tag is fine */
+	    ROW("carol+\xc3\xa9t\xc3\xa9@t.test", CAROL("+\xc3\xa9t\xc3\xa9")),
+	    ROW("carol+x@t.test", CAROL("+x")),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+Test(zone_lookup, bug_tag_append_skips_subaddress_rule_for_dotted_tag)
+{
+	struct zone_table *t = load_text(tag_text);
+	static const struct lookup_case_n c[] = {
+	    /* a dot-atom tag is appended (dot-string rules hold for the result) */
+	    ROW("carol+a.b@t.test", CAROL("+a.b")),
+	    ROW("carol+a.b.c@t.test", CAROL("+a.b.c")),
+	    ROW("\"carol+a.b\"@t.test", CAROL("+a.b")),
+	    /* a tag that would need quoting: the base rule, tag not appended */
+	    ROW("\"carol+a..b\"@t.test", CAROL("")),
+	    ROW("\"carol+a.\"@t.test", CAROL("")),
+	    ROW("\"carol+a(b)\"@t.test", CAROL("")),
+	    ROW("\"carol+a\\\"b\"@t.test", CAROL("")),
+	    ROW("\"carol+a,b\"@t.test", CAROL("")),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+Test(zone_lookup, bug_only_first_subaddress_separator_is_tried)
+{
+	struct zone_table *t = load_text("zone a.test subaddress=+-\n"
+					 "first-last@a.test forward fl@dest.test\n"
+					 "first@a.test forward f@dest.test\n"
+					 "zone b.test subaddress=+- tag=append\n"
+					 "first-last@b.test forward fl@dest.test\n"
+					 "verified-domain dest.test\n");
+	static const struct lookup_case_n c[] = {
+	    ROW("first-last+x@a.test", FWD("a.test", "first-last@a.test", "[[\"fl@dest.test\"]]")),
+	    ROW("first-last-x@a.test", FWD("a.test", "first-last@a.test", "[[\"fl@dest.test\"]]")),
+	    ROW("First-Last+x-y@a.test",
+		FWD("a.test", "first-last@a.test", "[[\"fl@dest.test\"]]")),
+	    /* the longest base with a rule wins; shorter ones are tried next */
+	    ROW("first-other+x@a.test", FWD("a.test", "first@a.test", "[[\"f@dest.test\"]]")),
+	    ROW("first+x-y@a.test", FWD("a.test", "first@a.test", "[[\"f@dest.test\"]]")),
+	    ROW("first-last@a.test", FWD("a.test", "first-last@a.test", "[[\"fl@dest.test\"]]")),
+	    ROW("-x@a.test", UNKNOWN("a.test", "-x@a.test")),
+	    /* tag=append: the tag is what follows the base that matched */
+	    ROW("first-last+x@b.test",
+		FWD("b.test", "first-last@b.test", "[[\"fl+x@dest.test\"]]")),
+	    ROW("first-last-x+y@b.test",
+		FWD("b.test", "first-last@b.test", "[[\"fl-x+y@dest.test\"]]")),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+Test(zone_lookup, bug_lookup_rechecks_local_part_syntax)
+{
+	struct zone_table *t = load_text("zone s.test\n"
+					 "known@s.test forward k@dest.test\n"
+					 "*@s.test forward catch@dest.test\n"
+					 "verified-domain dest.test\n");
+	static const struct lookup_case_n c[] = {
+	    ROW("known+\0evil@s.test", SYNTAX),
+	    ROW("known\r@s.test", SYNTAX),
+	    ROW("known\n@s.test", SYNTAX),
+	    ROW("known+\r\nRCPT@s.test", SYNTAX),
+	    ROW("kno wn@s.test", SYNTAX),
+	    ROW("known\t@s.test", SYNTAX),
+	    ROW("known+\x7f@s.test", SYNTAX),
+	    ROW(".known@s.test", SYNTAX),
+	    ROW("known.@s.test", SYNTAX),
+	    ROW("a..b@s.test", SYNTAX),
+	    ROW("known+\xff@s.test", SYNTAX),
+	    ROW("known+\xc2@s.test", SYNTAX),
+	    ROW("a(b)@s.test", SYNTAX),
+	    ROW("a\"b@s.test", SYNTAX),
+	    ROW("\"\"@s.test", SYNTAX),
+	    ROW("\"known\rx\"@s.test", SYNTAX),
+	    ROW("\"known\0x\"@s.test", SYNTAX),
+	    ROW("\"known+\xff\"@s.test", SYNTAX),
+	    ROW("@s.test", RELAY("null")),
+	    /* what the grammar allows still goes where it did */
+	    ROW("known+x@s.test", FWD("s.test", "known@s.test", "[[\"k@dest.test\"]]")),
+	    ROW("\"a b\"@s.test", FWD("s.test", "*@s.test", "[[\"catch@dest.test\"]]")),
+	    ROW("\"a..b\"@s.test", FWD("s.test", "*@s.test", "[[\"catch@dest.test\"]]")),
+	    ROW("a.b@s.test", FWD("s.test", "*@s.test", "[[\"catch@dest.test\"]]")),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+Test(zone_lookup, bug_wildcard_parent_accepts_invalid_subdomains)
+{
+	struct zone_table *t = load_text("zone w.test subdomains=wildcard\n"
+					 "*@w.test forward catch@dest.test\n"
+					 "verified-domain dest.test\n");
+	static const struct lookup_case_n c[] = {
+	    ROW("alice@.w.test", RELAY("null")),
+	    ROW("alice@foo..w.test", RELAY("null")),
+	    ROW("alice@..w.test", RELAY("null")),
+	    ROW("alice@-bad-.w.test", RELAY("null")),
+	    ROW("alice@-bad.w.test", RELAY("null")),
+	    ROW("alice@bad-.w.test", RELAY("null")),
+	    ROW("alice@x.-y.w.test", RELAY("null")),
+	    ROW("alice@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.w.test",
+		RELAY("null")), /* 64 octets */
+	    ROW("alice@\xff.w.test", RELAY("null")),
+	    ROW("alice@b\xc3.w.test", RELAY("null")),
+	    ROW("alice@\xc2\x85.w.test", RELAY("null")),
+	    /* valid subdomains still match */
+	    ROW("alice@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.w.test",
+		FWD("w.test", "*@w.test", "[[\"catch@dest.test\"]]")), /* 63 octets */
+	    ROW("alice@a-b.c.w.test", FWD("w.test", "*@w.test", "[[\"catch@dest.test\"]]")),
+	    ROW("alice@b\xc3\xbc.w.test", FWD("w.test", "*@w.test", "[[\"catch@dest.test\"]]")),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
 }
