@@ -61,7 +61,6 @@ log_event(const char *event, const struct config *cfg, unsigned nshards)
 {
 	char buf[2048], listen[CONFIG_MAX_LISTEN * sizeof(cfg->listen[0].text)];
 	struct jlog j;
-	struct timespec now;
 	size_t n, len = 0;
 
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
@@ -70,8 +69,7 @@ log_event(const char *event, const struct config *cfg, unsigned nshards)
 		memcpy(listen + len, cfg->listen[i].text, k);
 		len += k;
 	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	jlog_begin_at(&j, buf, sizeof(buf), event, &now);
+	jlog_begin(&j, buf, sizeof(buf), event);
 	jlog_cstr(&j, "hostname", cfg->hostname);
 	jlog_u64(&j, "shards", nshards);
 	jlog_strv(&j, "listen", listen, len);

@@ -134,23 +134,40 @@ sess_reply(struct session *s, const char *text)
 
 /* --- logging --- */
 
+static const char *const state_names[] = {"HELO", "IDLE", "MAIL", "RCPT", "QUIT"};
+static const char *const rx_names[] = {"command", "DATA", "BDAT", "paused"};
+
+/* Where the session is, for logs and time-out replies (Postfix's "after RCPT"). */
+static const char *
+sess_where(const struct session *s)
+{
+	return s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx];
+}
+
+/* Start a tx or session line with the fields both carry; false if not logged. */
+static bool
+sess_log_begin(const struct session *s, struct jlog *j, char *buf, size_t cap, const char *event)
+{
+	if (s->sh->cfg->log_level < CONFIG_LOG_INFO)
+		return false;
+	jlog_begin(j, buf, cap, event);
+	jlog_u64(j, "shard", s->sh->id);
+	jlog_cstr(j, "session", s->idtext);
+	jlog_cstr(j, "client", s->peer_ip);
+	jlog_cstr(j, "helo", s->helo);
+	return true;
+}
+
 static void
 sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t reply_len)
 {
 	struct smtp_tx *tx = s->tx;
 	char buf[SHARD_LOG_LINE];
 	struct jlog j;
-	struct timespec now;
 
-	if (s->sh->cfg->log_level < CONFIG_LOG_INFO)
+	if (!sess_log_begin(s, &j, buf, sizeof(buf), "tx"))
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	jlog_begin_at(&j, buf, sizeof(buf), "tx", &now);
-	jlog_u64(&j, "shard", s->sh->id);
-	jlog_cstr(&j, "session", s->idtext);
 	jlog_u64(&j, "tx", s->ntx);
-	jlog_cstr(&j, "client", s->peer_ip);
-	jlog_cstr(&j, "helo", s->helo);
 	jlog_cstr(&j, "from", tx->from);
 	jlog_strv(&j, "rcpts", tx->rcpts, tx->rcpts_len);
 	if (tx->rcpts_truncated)
@@ -173,29 +190,19 @@ sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t re
 	shard_log(s->sh, buf, jlog_end(&j));
 }
 
-static const char *const state_names[] = {"HELO", "IDLE", "MAIL", "RCPT", "QUIT"};
-static const char *const rx_names[] = {"command", "DATA", "BDAT", "paused"};
-
 static void
 sess_log_session(struct session *s)
 {
 	char buf[SHARD_LOG_LINE];
 	struct jlog j;
-	struct timespec now;
 
-	if (s->sh->cfg->log_level < CONFIG_LOG_INFO)
+	if (!sess_log_begin(s, &j, buf, sizeof(buf), "session"))
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	jlog_begin_at(&j, buf, sizeof(buf), "session", &now);
-	jlog_u64(&j, "shard", s->sh->id);
-	jlog_cstr(&j, "session", s->idtext);
-	jlog_cstr(&j, "client", s->peer_ip);
-	jlog_cstr(&j, "helo", s->helo);
 	jlog_u64(&j, "transactions", s->ntx);
 	jlog_u64(&j, "bytes_in", s->bytes_in);
 	jlog_u64(&j, "errors", s->errors);
 	jlog_cstr(&j, "reason", s->close_reason ? s->close_reason : "unknown");
-	jlog_cstr(&j, "where", s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx]);
+	jlog_cstr(&j, "where", sess_where(s));
 	jlog_ms(&j, "duration_ms", timer_now_ns() - s->started_ns);
 	shard_log(s->sh, buf, jlog_end(&j));
 }
@@ -1096,14 +1103,12 @@ sess_on_send(struct shard *sh, const struct io_uring_cqe *cqe)
 void
 sess_on_timer(struct session *s)
 {
-	const char *where = s->rx == RX_COMMAND ? state_names[s->state] : rx_names[s->rx];
-
 	if (s->conn == CONN_CLOSING) {
 		sess_abort_io(s); /* TIMER_CLOSE: the client does not read */
 		return;
 	}
 	sess_replyf(s, "421 4.4.2 %s Error: timeout exceeded after %s", s->sh->cfg->hostname,
-		    where);
+		    sess_where(s));
 	sess_close(s, "timeout");
 }
 

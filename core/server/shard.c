@@ -60,7 +60,6 @@ void
 shard_warn(struct shard *sh, const char *what, const char *fmt, ...)
 {
 	char detail[256], buf[1024];
-	struct timespec now;
 	struct jlog j;
 	uint64_t dropped;
 	va_list ap;
@@ -70,8 +69,7 @@ shard_warn(struct shard *sh, const char *what, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	clock_gettime(CLOCK_REALTIME, &now);
-	jlog_begin_at(&j, buf, sizeof(buf), "warn", &now);
+	jlog_begin(&j, buf, sizeof(buf), "warn");
 	jlog_u64(&j, "shard", sh->id);
 	jlog_cstr(&j, "what", what);
 	jlog_cstr(&j, "detail", detail);
