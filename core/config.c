@@ -190,12 +190,26 @@ digits_len(const char *s)
 	return n;
 }
 
+/* The n leading digits of s times mult, with overflow checked. */
+static int
+parse_scaled(const char *s, size_t n, uint64_t mult, uint64_t *out)
+{
+	uint64_t v;
+	int rc = parse_digits(s, n, &v);
+
+	if (rc < 0)
+		return rc;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
 int
 config_parse_size(const char *s, uint64_t *out)
 {
 	size_t n = digits_len(s);
-	uint64_t v, mult = 1;
-	int rc;
+	uint64_t mult = 1;
 
 	switch (s[n]) {
 	case '\0':
@@ -217,13 +231,7 @@ config_parse_size(const char *s, uint64_t *out)
 	}
 	if (s[n] != '\0' && s[n + 1] != '\0')
 		return -SLUICE_ESYNTAX;
-	rc = parse_digits(s, n, &v);
-	if (rc < 0)
-		return rc;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
+	return parse_scaled(s, n, mult, out);
 }
 
 int
@@ -231,8 +239,7 @@ config_parse_duration(const char *s, uint64_t *ms)
 {
 	size_t n = digits_len(s);
 	const char *unit = s + n;
-	uint64_t v, mult;
-	int rc;
+	uint64_t mult;
 
 	if (strcmp(unit, "") == 0 || strcmp(unit, "s") == 0)
 		mult = MS_S;
@@ -244,13 +251,7 @@ config_parse_duration(const char *s, uint64_t *ms)
 		mult = MS_H;
 	else
 		return -SLUICE_ESYNTAX;
-	rc = parse_digits(s, n, &v);
-	if (rc < 0)
-		return rc;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*ms = v * mult;
-	return 0;
+	return parse_scaled(s, n, mult, ms);
 }
 
 static bool

@@ -82,36 +82,7 @@ for t in "${tests[@]}"; do
 	tmp=$ROOT/$name
 	mkdir -p "$tmp"
 	# shellcheck disable=SC2207
-	ports=($(python3 - "${used_ports[@]}" <<'EOF'
-import random, socket, sys
-exclude = set(int(x) for x in sys.argv[1:])
-lo, hi = 32768, 60999
-try:
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        lo, hi = (int(x) for x in f.read().split())
-except OSError:
-    pass
-cands = [p for p in range(10000, 65000) if not lo <= p <= hi and p not in exclude]
-random.shuffle(cands)
-out = []
-for p in cands:
-    ok = True
-    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            s.bind((addr, p))
-        except OSError as e:
-            if not (fam == socket.AF_INET6 and e.errno in (97, 99)):
-                ok = False
-        finally:
-            s.close()
-    if ok:
-        out.append(p)
-        if len(out) == 8:
-            break
-print(" ".join(map(str, out)))
-EOF
-	))
+	ports=($(python3 "$(dirname "$0")/free_ports.py" 8 "${used_ports[@]}"))
 	used_ports+=("${ports[@]}")
 	start=$(date +%s)
 	timeout -k 10 "$limit" bash "$t" "$BUILD" "$tmp" "${ports[@]}" >"$tmp/test.log" 2>&1
