@@ -80,3 +80,12 @@ tool_loop_signalfd(void)
 	fd = signalfd(-1, &set, SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
+
+void
+tool_loop_arm_signal(struct io_uring *ring, int sfd, struct signalfd_siginfo *si, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = tool_loop_sqe(ring);
+
+	io_uring_prep_read(sqe, sfd, si, sizeof(*si), 0);
+	io_uring_sqe_set_data64(sqe, ud);
+}

@@ -12,6 +12,7 @@
 #define SLUICE_TOOLS_COMMON_TOOL_LOOP_H
 
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <stdint.h>
 
 #include <liburing.h>
@@ -43,6 +44,9 @@ uint64_t tool_loop_nofile(uint64_t want);
  * (blocking, so an io_uring read waits on it; close-on-exec), or -errno.
  */
 int tool_loop_signalfd(void);
+
+/* Arm a read of one signal from sfd into *si; its completion carries ud. */
+void tool_loop_arm_signal(struct io_uring *ring, int sfd, struct signalfd_siginfo *si, uint64_t ud);
 
 /* --- inline implementation --- */
 

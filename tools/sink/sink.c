@@ -872,10 +872,8 @@ arm_accept(struct sink *s)
 static void
 arm_signal(struct sink *s)
 {
-	struct io_uring_sqe *sqe = tool_loop_sqe(&s->ring);
-
-	io_uring_prep_read(sqe, s->sfd, &s->si, sizeof(s->si), 0);
-	io_uring_sqe_set_data64(sqe, tool_loop_ud(OP_SIGNAL, 0, TOOL_LOOP_SLOT_NONE));
+	tool_loop_arm_signal(&s->ring, s->sfd, &s->si,
+			     tool_loop_ud(OP_SIGNAL, 0, TOOL_LOOP_SLOT_NONE));
 }
 
 static void

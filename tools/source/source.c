@@ -895,10 +895,8 @@ arm_tick(struct source *s)
 static void
 arm_signal(struct source *s)
 {
-	struct io_uring_sqe *sqe = tool_loop_sqe(&s->ring);
-
-	io_uring_prep_read(sqe, s->sfd, &s->si, sizeof(s->si), 0);
-	io_uring_sqe_set_data64(sqe, tool_loop_ud(OP_SIGNAL, 0, TOOL_LOOP_SLOT_NONE));
+	tool_loop_arm_signal(&s->ring, s->sfd, &s->si,
+			     tool_loop_ud(OP_SIGNAL, 0, TOOL_LOOP_SLOT_NONE));
 }
 
 /* --idle: start connecting slots, a bounded number of handshakes at a time. */
