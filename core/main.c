@@ -4,8 +4,9 @@
  * Reads the configuration (embedded defaults < -c FILE < command-line
  * options), builds one shard per CPU, starts their threads, and then
  * becomes the control thread: it waits for signals on a signalfd and
- * copies the shards' log lines to stdout. SIGTERM/SIGINT ask every shard
- * to drain (stop accepting, finish transactions in DATA up to
+ * copies the shards' and the zone loader's log lines to stdout. SIGHUP
+ * reloads the zone file (core/server/zonectl). SIGTERM/SIGINT ask every
+ * shard to drain (stop accepting, finish transactions in DATA up to
  * shutdown-timeout, 421 to idle sessions); the process exits 0 once all
  * shards have stopped. The only place with exit().
  */
@@ -24,6 +25,7 @@
 #include "core/config.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
+#include "core/server/zonectl.h"
 #include "route/zone.h"
 
 #define MAIN_POLL_MS 50 /* log latency: how often the control thread drains */
@@ -78,6 +80,38 @@ log_event(const char *event, const struct config *cfg, unsigned nshards)
 	(void)!write(STDOUT_FILENO, buf, n);
 }
 
+/* Say on stderr which zones the server starts with. */
+static void
+report_zones(const char *path)
+{
+	static struct zone_reader reader; /* the control thread's; registered once */
+	struct zone_snap snap;
+	const struct zone_table *t;
+
+	if (path[0] == '\0') {
+		fprintf(stderr, "sluice: no zones file: using the built-in zones "
+				"(example.com -> inbox@sink.test)\n");
+		return;
+	}
+	zonectl_reader_init(&reader);
+	t = zonectl_enter(&reader, &snap);
+	fprintf(stderr, "sluice: %s: %zu zones, %zu rules loaded\n", path, zone_table_nzones(t),
+		zone_table_nrules(t));
+	zonectl_leave(&reader, &snap);
+}
+
+/* The loader thread serves SIGHUP and watches the zones file from now on. */
+static void
+start_zone_loader(struct logring *log)
+{
+	int ret = zonectl_start(log);
+
+	if (ret < 0) {
+		fprintf(stderr, "sluice: zone loader: %s\n", strerror(-ret));
+		exit(1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -101,6 +135,7 @@ main(int argc, char **argv)
 	bool check = false, verbose = false;
 	struct shard *shards;
 	bool *joined;
+	static struct logring zlog; /* the zone loader's log lines */
 	char err[512];
 	sigset_t sigs;
 	int sfd, opt, status = 0;
@@ -178,7 +213,9 @@ main(int argc, char **argv)
 	}
 	if (config_finish(&cfg, err, sizeof(err)) < 0)
 		die_config(err);
-	if (cfg.zones[0] != '\0' && zone_table_load(cfg.zones, &zones, err, sizeof(err)) < 0)
+	/* the server loads the zones through zonectl_init below */
+	if ((lookup != NULL || check) && cfg.zones[0] != '\0' &&
+	    zone_table_load(cfg.zones, &zones, err, sizeof(err)) < 0)
 		die_config(err);
 	if (lookup != NULL) {
 		/* like postmap -q: one decision as JSON, then exit */
@@ -205,12 +242,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	if (zones != NULL) {
-		/* checked at start-up; RCPT routing through it is issue 4's next step */
-		fprintf(stderr, "sluice: %s: %zu zones, %zu rules loaded; not yet used at RCPT\n",
-			cfg.zones, zone_table_nzones(zones), zone_table_nrules(zones));
-		zone_table_free(zones);
-		zones = NULL;
+	if (zonectl_init(cfg.zones, err, sizeof(err)) < 0)
+		die_config(err);
+	report_zones(cfg.zones);
+	if (logring_init(&zlog, SHARD_LOG_RING) < 0) {
+		fprintf(stderr, "sluice: %s\n", strerror(ENOMEM));
+		return 1;
 	}
 
 	/* signals go to the signalfd of this thread; the shards inherit the mask */
@@ -249,6 +286,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	start_zone_loader(&zlog);
 	log_event("start", &cfg, n);
 
 	while (stopped < n) {
@@ -257,8 +295,12 @@ main(int argc, char **argv)
 		if (poll(&pfd, 1, MAIN_POLL_MS) > 0) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
-			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !stopping) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				si.ssi_signo = 0;
+			if (si.ssi_signo == SIGHUP) {
+				zonectl_reload(); /* the loader thread reads the file */
+			} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+				   !stopping) {
 				stopping = true;
 				for (unsigned i = 0; i < n; i++)
 					shard_request_stop(&shards[i]);
@@ -266,6 +308,7 @@ main(int argc, char **argv)
 		}
 		for (unsigned i = 0; i < n; i++)
 			logring_drain(&shards[i].log, STDOUT_FILENO);
+		logring_drain(&zlog, STDOUT_FILENO);
 		for (unsigned i = 0; i < n; i++) {
 			if (!joined[i] && pthread_tryjoin_np(shards[i].thread, NULL) == 0) {
 				joined[i] = true;
@@ -291,6 +334,10 @@ main(int argc, char **argv)
 			status = 1;
 		}
 	}
+	/* every shard has left its zone sections; their records are still in memory */
+	zonectl_stop();
+	logring_drain(&zlog, STDOUT_FILENO);
+	logring_fini(&zlog);
 	log_event("stop", &cfg, n);
 	for (unsigned i = 0; i < n; i++)
 		shard_fini(&shards[i]);
