@@ -121,7 +121,9 @@ cat <<EOF
 
       swaks --server 127.0.0.1:$LISTEN_PORT --to alice@example.com --from bob@example.org
 
-  It arrives in $RUN/mail/ (one .eml per message; ledger: $RUN/ledger).
+  The built-in zones forward every example.com address to inbox@sink.test
+  (give your own with --zones FILE). It arrives in $RUN/mail/ (one .eml per
+  message; ledger: $RUN/ledger).
   sluice logs JSON lines below. Ctrl-C stops both.
 
 EOF

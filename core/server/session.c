@@ -32,7 +32,9 @@
 #include "core/jlog.h"
 #include "core/server/shard.h"
 #include "core/server/upstream.h"
+#include "core/server/zonectl.h"
 #include "core/uop.h"
+#include "route/zone.h"
 
 static void sess_resume(struct session *s);
 static void sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t len);
@@ -172,8 +174,12 @@ sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t re
 	jlog_strv(&j, "rcpts", tx->rcpts, tx->rcpts_len);
 	if (tx->rcpts_truncated)
 		jlog_bool(&j, "rcpts_truncated", true);
+	jlog_strv(&j, "dests", tx->dests, tx->dests_len);
+	if (tx->dests_truncated)
+		jlog_bool(&j, "dests_truncated", true);
 	jlog_u64(&j, "nrcpt", tx->nrcpt);
 	jlog_u64(&j, "accepted_rcpts", tx->naccepted);
+	jlog_u64(&j, "dropped_rcpts", tx->ndropped);
 	jlog_u64(&j, "size", tx->data.size ? tx->data.size : tx->stuff.size);
 	jlog_cstr(&j, "outcome", outcome);
 	/* the first line of the reply, without CRLF */
@@ -374,6 +380,7 @@ sess_tx_begin(struct session *s)
 		return NULL;
 	tx->slot = slot;
 	tx->started_ns = timer_now_ns();
+	zonectl_enter(&s->sh->zone_reader, &tx->zones);
 	s->tx = tx;
 	return tx;
 }
@@ -394,24 +401,45 @@ sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t le
 		spool_put(&s->sh->spools, tx->spool);
 	if (s->up != NULL && up_is_usable(s->up) && !up_rset(s->up))
 		s->up = NULL;
+	/* after the RSET: the upstream forgot the route's addresses */
+	chunk_put(&s->sh->chunks, tx->route.text);
+	zonectl_leave(&s->sh->zone_reader, &tx->zones);
 	pool_put(&s->sh->txs, tx->slot);
 	s->tx = NULL;
 	if (s->state != SMTP_S_HELO && s->state != SMTP_S_QUIT)
 		s->state = SMTP_S_IDLE;
 }
 
+/* Append a NUL-terminated string to a NUL-separated list; false if it does not fit. */
+static bool
+strv_add(char *list, size_t cap, uint32_t *len, const char *str)
+{
+	size_t n = strlen(str) + 1;
+
+	if (n > cap - *len)
+		return false;
+	memcpy(list + *len, str, n);
+	*len += (uint32_t)n;
+	return true;
+}
+
+/* Is str in the NUL-separated list? */
+static bool
+strv_has(const char *list, uint32_t len, const char *str)
+{
+	for (uint32_t off = 0; off < len; off += (uint32_t)strlen(list + off) + 1)
+		if (strcmp(list + off, str) == 0)
+			return true;
+	return false;
+}
+
 /* Keep an accepted recipient for the transaction's log line. */
 static void
 sess_tx_note_rcpt(struct smtp_tx *tx)
 {
-	size_t n = strlen(tx->rcpt) + 1;
-
-	if (n > sizeof(tx->rcpts) - tx->rcpts_len) {
-		tx->rcpts_truncated = true; /* the count in the log line stays exact */
-		return;
-	}
-	memcpy(tx->rcpts + tx->rcpts_len, tx->rcpt, n);
-	tx->rcpts_len += (uint32_t)n;
+	/* on overflow the count in the log line stays exact */
+	if (!strv_add(tx->rcpts, sizeof(tx->rcpts), &tx->rcpts_len, tx->rcpt))
+		tx->rcpts_truncated = true;
 }
 
 static void
@@ -509,12 +537,258 @@ sess_data_follows(const struct session *s)
 	return s->rest_len >= 6 && strncasecmp(s->rest, "DATA\r\n", 6) == 0;
 }
 
+/* --- routing a RCPT (route/zone.h decides, the upstream is asked) --- */
+
+/* The first line of a reply, for logs. */
+static size_t
+reply_line_len(const char *reply, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && reply[n] != '\r' && reply[n] != '\n')
+		n++;
+	return n;
+}
+
+/*
+ * One line per RCPT that is not simply forwarded (refused, rejected,
+ * deferred, dropped, refused upstream, or with unverified destinations
+ * left out: reply NULL, the RCPT's own line follows): Postfix's "NOQUEUE:
+ * reject" line, in JSON.
+ */
+static void
+sess_log_rcpt(struct session *s, const char *action, const char *outcome,
+	      const struct zone_decision *d, const char *reply, size_t len)
+{
+	char buf[SHARD_LOG_LINE];
+	struct jlog j;
+
+	if (!sess_log_begin(s, &j, buf, sizeof(buf), "rcpt"))
+		return;
+	jlog_u64(&j, "tx", s->ntx);
+	jlog_cstr(&j, "from", s->tx->from);
+	jlog_cstr(&j, "rcpt", s->tx->rcpt);
+	jlog_cstr(&j, "action", action);
+	jlog_cstr(&j, "outcome", outcome);
+	if (d != NULL) {
+		jlog_cstr(&j, "zone", d->zone);
+		jlog_cstr(&j, "rule", d->rule);
+		if (d->unverified != 0)
+			jlog_u64(&j, "unverified_left_out", d->unverified);
+	}
+	if (reply != NULL)
+		jlog_str(&j, "reply", reply, reply_line_len(reply, len));
+	else
+		jlog_null(&j, "reply");
+	shard_log(s->sh, buf, jlog_end(&j));
+}
+
+/*
+ * Make sure an upstream can take this transaction's next RCPT: reuse the
+ * session's, or open one. false (reply queued) when it cannot.
+ */
+static bool
+sess_upstream_ready(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const char *reply = NULL;
+	int err;
+
+	if (tx->up_lost) {
+		reply = "451 4.4.2 Upstream connection lost, try again later";
+	} else if ((s->up == NULL || !up_is_usable(s->up)) && tx->ndests != 0) {
+		/* a new connection would lack this transaction's recipients */
+		tx->up_lost = true;
+		reply = "451 4.4.2 Upstream connection lost, try again later";
+	} else if (s->up == NULL || !up_is_usable(s->up)) {
+		if (s->up != NULL) {
+			up_release(s->up);
+			s->up = NULL;
+		}
+		err = up_open(s->sh, s, &s->up);
+		if (err < 0) {
+			shard_warn(s->sh, "upstream", "cannot open a connection: %s",
+				   strerror(-err));
+			reply = "451 4.3.0 Upstream unavailable, try again later";
+		}
+	}
+	if (reply == NULL)
+		return true;
+	tx->nrejected++;
+	sess_reply(s, reply);
+	sess_log_rcpt(s, "forward", "upstream unavailable", NULL, reply, strlen(reply));
+	return false;
+}
+
+/*
+ * The address of group g's current candidate, to send upstream; or NULL
+ * when that destination already accepted this transaction's message for
+ * another RCPT: once is enough, and the group is settled.
+ */
+static const char *
+route_candidate(struct smtp_tx *tx, unsigned g)
+{
+	struct rcpt_route *rt = &tx->route;
+	const char *addr = rt->text->data + rt->cand[g][rt->tried[g]];
+
+	if (strv_has(tx->dests, tx->dests_len, addr)) {
+		rt->nok++;
+		return NULL;
+	}
+	rt->fifo[(rt->fifo_head + rt->nwait++) % ZONE_MAX_GROUPS] = (uint8_t)g;
+	return addr;
+}
+
+/*
+ * Keep the reply the client will get: a group's final refusal beats a 250
+ * (not every destination will get the message), a 4xx beats a 5xx (a retry
+ * may reach them all); otherwise the first one stays.
+ */
+static void
+route_keep_answer(struct rcpt_route *rt, const struct smtp_reply *r)
+{
+	unsigned have = rt->answer.code / 100, cls = r->code / 100;
+
+	if (!rt->have_answer || (have == 2 && cls != 2) || (have == 5 && cls == 4)) {
+		rt->answer = *r;
+		rt->have_answer = true;
+	}
+}
+
+/* Every group is settled: answer the client's RCPT. */
+static void
+sess_route_done(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct rcpt_route *rt = &tx->route;
+
+	chunk_put(&s->sh->chunks, rt->text);
+	rt->text = NULL;
+	if (rt->nfailed == 0) {
+		tx->naccepted++;
+		s->state = SMTP_S_RCPT;
+		sess_tx_note_rcpt(tx);
+		if (rt->have_answer)
+			sess_out(s, rt->answer.text, rt->answer.len);
+		else
+			sess_reply(s, "250 2.1.5 Ok"); /* each destination had it already */
+		return;
+	}
+	tx->nrejected++;
+	sess_out(s, rt->answer.text, rt->answer.len);
+	/*
+	 * Partly accepted: the destinations that said 250 stay in the upstream
+	 * transaction (SMTP cannot take a RCPT back) and get the message if the
+	 * transaction goes on for other recipients; the sender's retry of this
+	 * one reaches them again. The fan-out issue removes the duplicate.
+	 */
+	sess_log_rcpt(s, "forward", rt->nok != 0 ? "partly refused upstream" : "refused upstream",
+		      NULL, rt->answer.text, rt->answer.len);
+}
+
+/* Copy the forward rule's destinations and send each group's first candidate. */
+static void
+sess_route_forward(struct session *s, const struct zone_decision *d)
+{
+	struct smtp_tx *tx = s->tx;
+	struct rcpt_route *rt = &tx->route;
+	const char *first[ZONE_MAX_GROUPS];
+	bool fallbacks = false;
+	size_t need = 0, off = 0;
+	unsigned n = 0;
+
+	for (unsigned g = 0; g < d->ngroups; g++)
+		for (unsigned f = 0; f < d->groups[g].n; f++)
+			need += strlen(d->groups[g].d[f].addr) + 1;
+	BUG_ON(rt->text != NULL || need > UINT16_MAX);
+	rt->text = chunk_get_size(&s->sh->chunks, need);
+	if (rt->text == NULL) {
+		static const char busy[] = "451 4.3.0 Insufficient system resources";
+
+		shard_warn(s->sh, "chunks", "no buffer for a RCPT's destinations");
+		tx->nrejected++;
+		sess_reply(s, busy);
+		sess_log_rcpt(s, "forward", "no resources", d, busy, sizeof(busy) - 1);
+		return;
+	}
+	rt->ngroups = (uint8_t)d->ngroups;
+	rt->nok = rt->nfailed = rt->nwait = rt->fifo_head = 0;
+	rt->have_answer = false;
+	for (unsigned g = 0; g < d->ngroups; g++) {
+		rt->ncand[g] = (uint8_t)d->groups[g].n;
+		rt->tried[g] = 0;
+		fallbacks |= d->groups[g].n > 1;
+		for (unsigned f = 0; f < d->groups[g].n; f++) {
+			size_t len = strlen(d->groups[g].d[f].addr) + 1;
+
+			rt->cand[g][f] = (uint16_t)off;
+			memcpy(rt->text->data + off, d->groups[g].d[f].addr, len);
+			off += len;
+		}
+	}
+	if (d->unverified != 0)
+		sess_log_rcpt(s, "forward", "unverified destinations left out", d, NULL, 0);
+	for (unsigned g = 0; g < rt->ngroups; g++) {
+		const char *addr = route_candidate(tx, g);
+
+		if (addr != NULL)
+			first[n++] = addr;
+	}
+	if (n == 0) {
+		sess_route_done(s);
+		return;
+	}
+	if (!sess_upstream_ready(s)) {
+		chunk_put(&s->sh->chunks, rt->text);
+		rt->text = NULL;
+		return;
+	}
+	sess_pause(s, WAIT_RCPT);
+	/* a DATA behind a RCPT that may still need a fallback would come too early */
+	up_rcpts(s->up, first, n, !fallbacks && sess_data_follows(s));
+}
+
+/* Decide for tx->rcpt with the transaction's zone table, and act on it. */
+static void
+sess_route(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct zone_decision *d = s->sh->decision;
+
+	zone_lookup(tx->zones.table, tx->rcpt, strlen(tx->rcpt), d);
+	switch (d->action) {
+	case ZONE_FORWARD:
+		sess_route_forward(s, d);
+		return;
+	case ZONE_DROP:
+		tx->naccepted++;
+		tx->ndropped++;
+		s->state = SMTP_S_RCPT;
+		sess_tx_note_rcpt(tx);
+		sess_reply(s, d->reply);
+		break;
+	case ZONE_REFUSE:
+		/* not ours or unknown: counted as an error, so an address harvest
+		 * ends at max-errors (Postfix's smtpd_hard_error_limit) */
+		tx->nrejected++;
+		sess_error(s, d->reply);
+		break;
+	case ZONE_REJECT:
+	case ZONE_DEFER:
+		tx->nrejected++;
+		sess_reply(s, d->reply);
+		break;
+	}
+	sess_log_rcpt(s, zone_action_name(d->action),
+		      d->action == ZONE_DROP ? "dropped" : "refused", d, d->reply,
+		      strlen(d->reply));
+}
+
 static void
 cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 {
 	struct smtp_tx *tx = s->tx;
 	const char *reply;
-	int err;
 
 	if (smtp_cmd_rcpt_params(line, c, &reply) < 0) {
 		sess_error(s, reply);
@@ -533,34 +807,7 @@ cmd_rcpt(struct session *s, const char *line, const struct smtp_cmd *c)
 		return;
 	}
 	tx->nrcpt++;
-	if (tx->up_lost) {
-		tx->nrejected++;
-		sess_reply(s, "451 4.4.2 Upstream connection lost, try again later");
-		return;
-	}
-	if ((s->up == NULL || !up_is_usable(s->up)) && tx->naccepted != 0) {
-		/* a new connection would lack this transaction's recipients */
-		tx->up_lost = true;
-		tx->nrejected++;
-		sess_reply(s, "451 4.4.2 Upstream connection lost, try again later");
-		return;
-	}
-	if (s->up == NULL || !up_is_usable(s->up)) {
-		if (s->up != NULL) {
-			up_release(s->up);
-			s->up = NULL;
-		}
-		err = up_open(s->sh, s, &s->up);
-		if (err < 0) {
-			shard_warn(s->sh, "upstream", "cannot open a connection: %s",
-				   strerror(-err));
-			tx->nrejected++;
-			sess_reply(s, "451 4.3.0 Upstream unavailable, try again later");
-			return;
-		}
-	}
-	sess_pause(s, WAIT_RCPT);
-	up_rcpt(s->up, s, sess_data_follows(s));
+	sess_route(s);
 }
 
 /* Start receiving content: DATA or the first BDAT of a transaction. */
@@ -791,7 +1038,7 @@ sess_received(struct session *s, char *buf, size_t cap)
 			     "Received: from %s ([%s])\r\n\tby %s (sluice) with %s id %s.%u\r\n"
 			     "\tfor <%s>; %s\r\n",
 			     s->helo, s->peer_ip, s->sh->cfg->hostname, with, s->idtext, s->ntx,
-			     tx->rcpt, date);
+			     tx->rcpts, date); /* the one accepted recipient (first in the list) */
 	else
 		n = snprintf(buf, cap,
 			     "Received: from %s ([%s])\r\n\tby %s (sluice) with %s id %s.%u;\r\n"
@@ -807,6 +1054,7 @@ sess_received(struct session *s, char *buf, size_t cap)
 static void
 sess_end_of_content(struct session *s, unsigned err)
 {
+	static const char dropped[] = "250 2.0.0 Ok";
 	struct smtp_tx *tx = s->tx;
 	const struct smtp_reply *refusal;
 	const char *reply = NULL;
@@ -821,8 +1069,17 @@ sess_end_of_content(struct session *s, unsigned err)
 		reply = "552 5.3.4 Message size exceeds fixed limit";
 	else if (err & SMTP_DATA_E_LINE_TOO_LONG)
 		reply = "552 5.3.4 Message line too long";
+	else if (tx->ndests == 0)
+		reply = dropped; /* every recipient was a drop rule's: accept, discard */
 	else if (s->up == NULL || !up_is_usable(s->up) || tx->up_lost)
 		reply = "451 4.4.2 Upstream connection lost, try again later";
+	if (reply == dropped) {
+		s->errors = 0; /* mail delivered: see sess_up_data_reply() */
+		sess_reply(s, dropped);
+		shard_count(&s->sh->stats.tx_accepted, 1);
+		sess_tx_end(s, "dropped", dropped, sizeof(dropped) - 1);
+		return;
+	}
 	if (reply != NULL) {
 		sess_reply(s, reply);
 		shard_count(&s->sh->stats.tx_rejected, 1);
@@ -1149,17 +1406,36 @@ void
 sess_up_rcpt_reply(struct session *s, const struct smtp_reply *r)
 {
 	struct smtp_tx *tx = s->tx;
+	struct rcpt_route *rt = &tx->route;
+	unsigned g;
 
-	BUG_ON(s->wait != WAIT_RCPT);
-	sess_unpause(s);
-	sess_relay(s, r);
+	BUG_ON(s->wait != WAIT_RCPT || rt->nwait == 0);
+	g = rt->fifo[rt->fifo_head];
+	rt->fifo_head = (uint8_t)((rt->fifo_head + 1) % ZONE_MAX_GROUPS);
+	rt->nwait--;
 	if (r->code / 100 == 2) {
-		tx->naccepted++;
-		s->state = SMTP_S_RCPT;
-		sess_tx_note_rcpt(tx);
+		const char *addr = rt->text->data + rt->cand[g][rt->tried[g]];
+
+		rt->nok++;
+		tx->ndests++;
+		if (!strv_add(tx->dests, sizeof(tx->dests), &tx->dests_len, addr))
+			tx->dests_truncated = true;
+		route_keep_answer(rt, r);
+	} else if (rt->tried[g] + 1 < rt->ncand[g]) {
+		/* refused: the group's next candidate (RFC 5321 3.6.2 style fallback) */
+		const char *next;
+
+		rt->tried[g]++;
+		if ((next = route_candidate(tx, g)) != NULL)
+			up_rcpts(s->up, &next, 1, false);
 	} else {
-		tx->nrejected++;
+		rt->nfailed++;
+		route_keep_answer(rt, r);
 	}
+	if (rt->nwait != 0)
+		return;
+	sess_unpause(s);
+	sess_route_done(s);
 	sess_resume(s);
 }
 
@@ -1171,6 +1447,9 @@ sess_up_data_reply(struct session *s, const struct smtp_reply *r)
 	BUG_ON(s->wait != WAIT_DOT);
 	sess_unpause(s);
 	sess_relay(s, r);
+	if (ok) /* max-errors counts errors "without delivering mail" (Postfix's
+		 * smtpd_hard_error_limit): refused RCPTs before a delivery are forgiven */
+		s->errors = 0;
 	shard_count(ok ? &s->sh->stats.tx_accepted : &s->sh->stats.tx_rejected, 1);
 	sess_tx_end(s, ok ? "accepted" : "rejected", r->text, r->len);
 	sess_check_drain(s);
@@ -1184,14 +1463,17 @@ sess_up_failed(struct session *s, const char *reply)
 	enum sess_wait w = (enum sess_wait)s->wait;
 
 	s->up = NULL; /* it frees itself */
-	if (s->tx != NULL && s->tx->naccepted != 0)
+	if (s->tx != NULL && s->tx->ndests != 0)
 		s->tx->up_lost = true;
 	if (w == WAIT_NONE)
 		return;
 	sess_unpause(s);
 	sess_reply(s, reply);
 	if (w == WAIT_RCPT) {
+		chunk_put(&s->sh->chunks, s->tx->route.text);
+		s->tx->route.text = NULL;
 		s->tx->nrejected++;
+		sess_log_rcpt(s, "forward", "upstream failed", NULL, reply, strlen(reply));
 	} else {
 		shard_count(&s->sh->stats.tx_rejected, 1);
 		sess_tx_end(s, "rejected", reply, strlen(reply));

@@ -25,6 +25,7 @@
 
 #include "core/chunk.h"
 #include "core/spool.h"
+#include "core/server/zonectl.h"
 #include "core/timer.h"
 #include "proto/smtp_bdat.h"
 #include "proto/smtp_cmd.h"
@@ -64,7 +65,7 @@ enum smtp_rx_mode {
 
 enum sess_wait {
 	WAIT_NONE,
-	WAIT_RCPT, /* upstream answer to MAIL/RCPT for the client's RCPT */
+	WAIT_RCPT, /* upstream answers to the RCPTs of the client's RCPT (tx->route) */
 	WAIT_DOT,  /* upstream answer to the message */
 };
 
@@ -76,6 +77,27 @@ enum sess_wait {
 #define SESS_F_BDAT_SINK   0x0020 /* BDAT octets are read and thrown away */
 #define SESS_F_SHUT	   0x0040 /* shutdown(2) done */
 
+/*
+ * The client RCPT being routed: its forward rule's destination groups, each
+ * an ordered list of candidates (the first, then its `|` fallbacks). The
+ * first candidate of every group goes upstream at once; a refused one is
+ * replaced by the next candidate of its group. The client gets one reply
+ * when every group is settled: 250 only if each group has a destination
+ * that said 250 (DESIGN.md invariant 1 at RCPT time).
+ */
+struct rcpt_route {
+	struct chunk *text; /* owned: the candidates' addresses, NUL-terminated */
+	uint16_t cand[ZONE_MAX_GROUPS][ZONE_MAX_FALLBACKS]; /* offsets in text */
+	uint8_t ncand[ZONE_MAX_GROUPS];			    /* candidates per group */
+	uint8_t tried[ZONE_MAX_GROUPS];			    /* candidate of each group sent last */
+	uint8_t fifo[ZONE_MAX_GROUPS]; /* groups whose upstream reply is due, in order */
+	uint8_t fifo_head, nwait;      /* ring position; replies due */
+	uint8_t ngroups, nok, nfailed; /* groups, groups settled with 250 / refused */
+	bool have_answer;	       /* answer holds a reply */
+	struct smtp_reply answer;      /* what the client gets: the first 250, or the
+					  refusal (a 4xx before a 5xx: a retry can help) */
+};
+
 /* One mail transaction: MAIL FROM up to the final reply or RSET. */
 struct smtp_tx {
 	bool smtputf8;		      /* MAIL had SMTPUTF8 */
@@ -83,13 +105,21 @@ struct smtp_tx {
 	bool up_lost;		      /* the upstream dropped with RCPTs of this tx */
 	uint64_t declared_size;	      /* MAIL SIZE=, 0 if absent */
 	char from[SESS_MAX_PATH];     /* reverse-path without <>, NUL-terminated */
-	char rcpt[SESS_MAX_PATH];     /* the RCPT being relayed now */
+	char rcpt[SESS_MAX_PATH];     /* the RCPT being routed now */
 	char rcpts[SESS_ENV_LOG_MAX]; /* accepted recipients for the log, NUL-separated */
 	uint32_t rcpts_len;	      /* bytes used in rcpts */
 	bool rcpts_truncated;	      /* some accepted recipients did not fit */
+	char dests[SESS_ENV_LOG_MAX]; /* destinations the upstream accepted, NUL-separated:
+					 the log, and no destination is sent twice */
+	uint32_t dests_len;	      /* bytes used in dests */
+	bool dests_truncated;	      /* some accepted destinations did not fit */
 	uint32_t nrcpt;		      /* RCPT commands seen */
-	uint32_t naccepted;	      /* RCPTs the upstream accepted */
+	uint32_t naccepted;	      /* RCPTs answered 2xx (forwarded or dropped) */
+	uint32_t ndropped;	      /* ... of which by a drop rule */
 	uint32_t nrejected;	      /* RCPTs refused (by us or the upstream) */
+	uint32_t ndests;	      /* destinations the upstream accepted */
+	struct zone_snap zones;	      /* the zone table this transaction routes with */
+	struct rcpt_route route;      /* the RCPT waiting for the upstream */
 	struct spool *spool;	      /* owned; NULL until DATA/BDAT */
 	bool spool_overflow;	      /* content did not fit the spool */
 	struct smtp_data data;	      /* DATA automaton */

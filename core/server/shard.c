@@ -198,8 +198,13 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 	    (ret = pool_init(&sh->upstreams, cfg->max_sessions, sizeof(struct upstream))) < 0 ||
 	    (ret = ipcount_init(&sh->ipcount, cfg->max_sessions)) < 0)
 		return ret;
-	/* two output chunks and one held-input chunk per session at the most */
-	chunk_pool_init(&sh->chunks, chunk, cfg->max_sessions * 3);
+	/* per session at the most: two output chunks, one held-input chunk and
+	 * one for the destinations of the RCPT being routed */
+	chunk_pool_init(&sh->chunks, chunk, cfg->max_sessions * 4);
+	sh->decision = malloc(sizeof(*sh->decision));
+	if (sh->decision == NULL)
+		return -ENOMEM;
+	zonectl_reader_init(&sh->zone_reader);
 	/* stuffing can add a dot per line: worst case 3 octets become 4 */
 	spool_pool_init(&sh->spools, cfg->max_message_size + cfg->max_message_size / 3 + 65536);
 	timeouts[TIMER_COMMAND] = cfg->command_timeout_ms;
@@ -242,6 +247,8 @@ shard_fini(struct shard *sh)
 	ipcount_fini(&sh->ipcount);
 	chunk_pool_fini(&sh->chunks);
 	spool_pool_fini(&sh->spools);
+	free(sh->decision);
+	sh->decision = NULL;
 	logring_fini(&sh->log);
 }
 

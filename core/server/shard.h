@@ -31,6 +31,7 @@
 #include "core/jlog.h"
 #include "core/logring.h"
 #include "core/pool.h"
+#include "core/server/zonectl.h"
 #include "core/spool.h"
 #include "core/timer.h"
 
@@ -70,6 +71,8 @@ struct shard {
 	struct spool_pool spools;	  /* message content */
 	struct timers timers;		  /* session and upstream deadlines */
 	struct ipcount ipcount;		  /* live sessions per client address */
+	struct zone_reader zone_reader;	  /* this shard's epoch record (core/server/zonectl) */
+	struct zone_decision *decision;	  /* owned: scratch for one RCPT's lookup */
 	int listen_fd[CONFIG_MAX_LISTEN]; /* owned: this shard's SO_REUSEPORT sockets */
 	unsigned nlisten;
 	uint64_t now_ms;		  /* monotonic, refreshed once per completion batch */

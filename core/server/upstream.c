@@ -203,6 +203,16 @@ up_start_body(struct upstream *up)
 	up_submit_body(up);
 }
 
+static const char *
+up_pend_pop(struct upstream *up)
+{
+	const char *a = up->pend[up->pend_head];
+
+	up->pend_head = (uint8_t)((up->pend_head + 1) % UP_MAX_RCPT);
+	up->pend_len--;
+	return a;
+}
+
 /* Send what the session is waiting for, as far as the upstream's state allows. */
 static void
 up_kick(struct upstream *up)
@@ -210,7 +220,11 @@ up_kick(struct upstream *up)
 	struct session *sess = up_session(up);
 	const struct smtp_tx *tx;
 
-	if (sess == NULL || sess->tx == NULL || up->state != UP_READY || !up->rcpt_pending)
+	if (sess == NULL || sess->tx == NULL || up->state != UP_READY || up->pend_len == 0 ||
+	    up->answering)
+		return;
+	/* behind a refused MAIL, wait until its pipelined RCPTs are answered */
+	if (up->mail_failed && up->rcpt_outstanding != 0)
 		return;
 	tx = sess->tx;
 	if (!up->tx_open) {
@@ -231,23 +245,28 @@ up_kick(struct upstream *up)
 			return;
 		}
 	}
-	up_queue(up, EXP_RCPT, "RCPT TO:<%s>", tx->rcpt);
-	if (up->want_data && up->caps.pipelining) {
+	/* without PIPELINING each RCPT waits for the reply to the one before */
+	if (!up->caps.pipelining && up->rcpt_outstanding != 0)
+		return;
+	do {
+		up_queue(up, EXP_RCPT, "RCPT TO:<%s>", up_pend_pop(up));
+		up->rcpt_outstanding++;
+	} while (up->caps.pipelining && up->pend_len != 0);
+	if (up->pend_len == 0 && up->want_data && up->caps.pipelining) {
 		/* RFC 2920 3.1: DATA may end a pipelined group */
 		up_queue(up, EXP_DATA, "DATA");
 		up->early_data = true;
+		up->want_data = false;
 	}
-	up->want_data = false;
-	up->rcpt_pending = false;
 	up_submit_cmds(up);
 }
 
 void
-up_rcpt(struct upstream *up, const struct session *sess, bool then_data)
+up_rcpts(struct upstream *up, const char *const addrs[], unsigned n, bool then_data)
 {
-	(void)sess;
-	BUG_ON(up->rcpt_pending);
-	up->rcpt_pending = true;
+	BUG_ON(n == 0 || n > (unsigned)(UP_MAX_RCPT - up->pend_len));
+	for (unsigned i = 0; i < n; i++)
+		up->pend[(up->pend_head + up->pend_len++) % UP_MAX_RCPT] = addrs[i];
 	up->want_data = then_data;
 	up_kick(up);
 }
@@ -291,7 +310,10 @@ up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool
 bool
 up_rset(struct upstream *up)
 {
-	up->rcpt_pending = false;
+	/* RCPTs not sent are forgotten; replies still due are not relayed */
+	up->pend_len = 0;
+	up->want_data = false;
+	up->rcpt_ignore = up->rcpt_outstanding;
 	if (up->early_data && !up->data_refused) {
 		/* the upstream waits for content we will not send: an RSET
 		 * now would be taken as content, so drop the connection */
@@ -387,6 +409,51 @@ reply_is(const struct smtp_reply *r, unsigned cls)
 	return r->code / 100 == cls;
 }
 
+/*
+ * MAIL was refused and RCPTs wait unsent (no PIPELINING): each gets MAIL's
+ * reply, which says why. A RCPT the session queues meanwhile (a fallback)
+ * is answered the same way: the sender was refused, not the address.
+ */
+static void
+up_answer_unsent(struct upstream *up)
+{
+	struct session *sess;
+
+	if (up->rcpt_outstanding != 0)
+		return; /* pipelined: the RCPT replies arrive and carry MAIL's refusal */
+	up->answering = true;
+	while (up->pend_len != 0 && (sess = up_session(up)) != NULL) {
+		up_pend_pop(up);
+		sess_up_rcpt_reply(sess, &up->mail_reply);
+	}
+	up->answering = false;
+	up->pend_len = 0;
+	up->mail_failed = false;
+}
+
+/* A RCPT's reply: relayed (MAIL's refusal instead, if MAIL was refused). */
+static void
+up_on_rcpt_reply(struct upstream *up, const struct smtp_reply *r)
+{
+	struct session *sess = up_session(up);
+
+	BUG_ON(up->rcpt_outstanding == 0);
+	up->rcpt_outstanding--;
+	if (up->rcpt_ignore != 0) {
+		up->rcpt_ignore--; /* its transaction was reset */
+	} else if (sess != NULL) {
+		if (up->mail_failed)
+			r = &up->mail_reply;
+		sess_up_rcpt_reply(sess, r);
+	}
+	if (up->rcpt_outstanding == 0 && up->mail_failed) {
+		up->mail_failed = false;
+		if (up->state == UP_READY)
+			up_answer_unsent(up);
+	}
+	up_kick(up);
+}
+
 /* One complete reply from the upstream; matched to the oldest command. */
 static void
 up_on_reply(struct upstream *up)
@@ -434,23 +501,10 @@ up_on_reply(struct upstream *up)
 		}
 		up->mail_failed = true;
 		up->mail_reply = *r;
-		if (up->rcpt_pending) {
-			/* not pipelined: answer the waiting RCPT with MAIL's refusal */
-			up->rcpt_pending = false;
-			up->mail_failed = false;
-			if ((sess = up_session(up)) != NULL)
-				sess_up_rcpt_reply(sess, &up->mail_reply);
-		}
+		up_answer_unsent(up);
 		break;
 	case EXP_RCPT:
-		if ((sess = up_session(up)) == NULL)
-			break;
-		if (up->mail_failed) {
-			up->mail_failed = false;
-			sess_up_rcpt_reply(sess, &up->mail_reply);
-		} else {
-			sess_up_rcpt_reply(sess, r);
-		}
+		up_on_rcpt_reply(up, r);
 		break;
 	case EXP_DATA:
 		if (r->code == 354) {

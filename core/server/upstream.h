@@ -30,9 +30,10 @@
 struct shard;
 struct session;
 
-#define UP_MAX_EXPECT 8	   /* replies outstanding at most (MAIL + RCPT + RSET ...) */
-#define UP_CMD_BUF    2048 /* command bytes queued at most */
-#define UP_RECV_BUF   4096 /* bytes per recv */
+#define UP_MAX_RCPT   16    /* RCPTs waiting to be sent (one client RCPT's destinations) */
+#define UP_MAX_EXPECT 32    /* replies outstanding at most: MAIL + UP_MAX_RCPT RCPTs + DATA ... */
+#define UP_CMD_BUF    16384 /* command bytes queued at most: MAIL + UP_MAX_RCPT long RCPTs */
+#define UP_RECV_BUF   4096  /* bytes per recv */
 
 enum up_state {
 	UP_CONNECTING, /* connect SQE in flight */
@@ -70,8 +71,12 @@ struct upstream {
 	bool tx_open;		       /* MAIL accepted upstream */
 	bool mail_inflight;	       /* MAIL sent, reply outstanding */
 	bool mail_failed;	       /* MAIL refused in this round */
-	bool rcpt_pending;	       /* the session's RCPT waits for MAIL's reply */
-	bool want_data;		       /* the client pipelined DATA behind this RCPT */
+	bool want_data;		       /* the client pipelined DATA behind these RCPTs */
+	bool answering;		       /* answering queued RCPTs with MAIL's refusal */
+	const char *pend[UP_MAX_RCPT]; /* RCPT addresses not sent yet (the session's memory) */
+	uint8_t pend_head, pend_len;   /* ring position and length */
+	uint8_t rcpt_outstanding;      /* RCPTs sent whose reply is due */
+	uint8_t rcpt_ignore;	       /* ... of which the replies are not relayed (after RSET) */
 	bool early_data;	       /* DATA sent ahead of the content (see up_rcpt) */
 	bool data_open;		       /* the upstream said 354: it waits for content */
 	bool data_refused;	       /* the upstream refused the early DATA: data_reply */
@@ -106,14 +111,18 @@ struct upstream {
 int up_open(struct shard *sh, struct session *sess, struct upstream **out);
 
 /*
- * Relay one RCPT (path without <>): sends MAIL first if the transaction is
- * not open upstream. Exactly one sess_up_rcpt_reply() or sess_up_failed()
- * follows. With `then_data` (the client pipelined DATA right behind this
- * RCPT) and an upstream that offers PIPELINING, DATA goes in the same
- * write: the upstream's 354 then arrives while the client's content does,
- * which saves a round trip and two operations per message.
+ * Send n RCPTs (addresses without <>; the strings must stay valid until
+ * each one's reply was delivered, or the transaction was reset): MAIL goes
+ * first if the transaction is not open upstream. Each gets exactly one
+ * sess_up_rcpt_reply(), in order, unless sess_up_failed() ends them all.
+ * With PIPELINING they leave in one write, else one at a time. With
+ * `then_data` (the client pipelined DATA right behind its RCPT, and no
+ * further RCPT will follow) and an upstream that offers PIPELINING, DATA
+ * goes in the same write: the upstream's 354 then arrives while the
+ * client's content does, which saves a round trip and two operations per
+ * message.
  */
-void up_rcpt(struct upstream *up, const struct session *sess, bool then_data);
+void up_rcpts(struct upstream *up, const char *const addrs[], unsigned n, bool then_data);
 
 /*
  * The early DATA's refusal, if the upstream refused it (the session relays

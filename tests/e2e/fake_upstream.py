@@ -17,6 +17,9 @@ to --log (flushed at once, so a test can read it while this runs):
 
 SECONDS is time.time() (wall clock, comparable between processes).
 
+Options --refuse-rcpt ADDR=REPLY (repeatable) and --mail-reply REPLY answer those
+commands with the given reply instead of 250, in every mode.
+
 Modes (what differs from a plain upstream; every mode answers EHLO/HELO/MAIL/RCPT/RSET/
 NOOP with 2xx and QUIT with 221, advertises PIPELINING unless --no-pipelining):
     normal_354       DATA -> 354, content read up to ".", then 250.
@@ -138,6 +141,17 @@ def early_reply_content(cn):
     note(cn.n, "content-bytes %d total%s" % (total, ", content-end seen" if ended else ""))
 
 
+def rcpt_refusal(args, line):
+    """The --refuse-rcpt reply for this RCPT line's address, or None."""
+    start, end = line.find(b"<"), line.find(b">")
+    addr = line[start + 1:end].decode(errors="replace").lower() if 0 <= start < end else ""
+    for spec in args.refuse_rcpt:
+        want, _, reply = spec.partition("=")
+        if want.lower() == addr:
+            return reply.encode() + b"\r\n"
+    return None
+
+
 def serve(sock, n, args):
     cn = Conn(sock, n, args)
     sock.settimeout(args.conn_timeout)
@@ -163,6 +177,10 @@ def serve(sock, n, args):
                     send(sock, n, b"250-fake.e2e.test\r\n250 8BITMIME\r\n")
                 else:
                     send(sock, n, b"250-fake.e2e.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+            elif verb == b"RCPT" and rcpt_refusal(args, line) is not None:
+                send(sock, n, rcpt_refusal(args, line))
+            elif verb == b"MAIL" and args.mail_reply:
+                send(sock, n, args.mail_reply.encode() + b"\r\n")
             elif verb in (b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
                 send(sock, n, b"250 2.0.0 ok\r\n")
             elif verb == b"QUIT":
@@ -200,6 +218,9 @@ def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--pidfile")
     ap.add_argument("--no-pipelining", action="store_true")
+    ap.add_argument("--refuse-rcpt", action="append", default=[], metavar="ADDR=REPLY",
+                    help="answer RCPT TO:<ADDR> with REPLY (repeatable)")
+    ap.add_argument("--mail-reply", help="answer every MAIL with this reply")
     ap.add_argument("--bad-conns", type=int, default=0)
     ap.add_argument("--early-after", type=int, default=2 << 20)
     ap.add_argument("--pause", type=float, default=1.0,

@@ -329,22 +329,47 @@ e2e_died()
 
 # e2e_sluice_conf FILE LISTEN_PORT UPSTREAM_PORT [KEY VALUE lines...]: write a sluice
 # config: listen on 127.0.0.1:LISTEN_PORT, upstream 127.0.0.1:UPSTREAM_PORT, 2 shards,
-# plus extra lines (each argument one line, e.g. "max-recipients 3").
+# plus extra lines (each argument one line, e.g. "max-recipients 3"). Without a
+# "zones FILE" line among them, the default test zones (e2e_default_zones) are used.
 e2e_sluice_conf()
 {
 	local f=$1 lp=$2 up=$3
 	shift 3
+	local l zones=
+	for l in "$@"; do
+		case $l in zones\ *) zones=given ;; esac
+	done
+	if [ -z "$zones" ]; then
+		e2e_default_zones "$E2E_TMP/default-zones.txt"
+		set -- "zones $E2E_TMP/default-zones.txt" "$@"
+	fi
 	{
 		echo "# written by $E2E_NAME"
 		echo "listen 127.0.0.1:$lp"
 		echo "upstream 127.0.0.1:$up"
 		echo "shards 2"
 		echo "hostname sluice.e2e.test"
-		local l
 		for l in "$@"; do
 			echo "$l"
 		done
 	} >"$f"
+}
+
+# e2e_default_zones FILE: the zones every test uses unless it gives its own `zones`
+# line: each test domain (e2e.test, example.test: sluice-source's default,
+# bench.test) forwards every address to one inbox at the sink.
+e2e_default_zones()
+{
+	cat >"$1" <<'ZONES'
+# e2e default zones (tests/e2e/lib.sh)
+zone e2e.test
+*@e2e.test forward inbox@sink.e2e.test
+zone example.test
+*@example.test forward inbox@sink.e2e.test
+zone bench.test
+*@bench.test forward inbox@sink.e2e.test
+verified-domain sink.e2e.test
+ZONES
 }
 
 # e2e_start_sluice NAME CONF PORT: start $E2E_BUILD/sluice -c CONF, wait for PORT.

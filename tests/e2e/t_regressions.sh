@@ -26,7 +26,8 @@
 #       second one is NOT "Upstream protocol error" (old: the second connection was torn
 #       down by the first one's leftover bytes -> "protocol error" and a "bad reply" warn).
 #     session B, only the first connection refused: RCPT 1 4xx, RCPT 2 250 from a fresh
-#       connection that really spoke (the fake logs EHLO, RCPT TO:<c@...>), the message
+#       connection that really spoke (the fake logs EHLO and the RCPT for c@e2e.test's
+#       destination, inbox@sink.e2e.test in the default test zones), the message
 #       is accepted (250) and the fake saw its end; old: RCPT 2 got 451 protocol error.
 #     And sluice's stdout has no "bad reply"/"unexpected reply" warn line.
 #   early_data_local_reject: the client pipelines RCPT+DATA (sluice sends MAIL, RCPT,
@@ -71,9 +72,11 @@ begin_case()
 }
 
 # start_sluice [LINE...]: write $name.conf, a one-shard sluice config (listen $lp, upstream
-# $up, upstream-timeout 3s, then the LINEs), and start $name-sluice on it; sets pid.
+# $up, upstream-timeout 3s, the default test zones, then the LINEs), and start
+# $name-sluice on it; sets pid.
 start_sluice()
 {
+	e2e_default_zones "$E2E_TMP/default-zones.txt"
 	{
 		echo "# written by $E2E_NAME"
 		echo "listen 127.0.0.1:$lp"
@@ -81,6 +84,7 @@ start_sluice()
 		echo "shards 1"
 		echo "hostname sluice.e2e.test"
 		echo "upstream-timeout 3s"
+		echo "zones $E2E_TMP/default-zones.txt"
 		local l
 		for l in "$@"; do
 			echo "$l"
@@ -363,7 +367,8 @@ n=$(grep -c ' accept$' "$name-up.log")
 [ "$n" -ge 4 ] || e2e_case_fail "$name" "the fake upstream saw $n connections, want 4 (2 per session)"
 grep -q ' < EHLO ' "$name-up.log" ||
 	e2e_case_fail "$name" "no fresh connection got as far as EHLO (the second RCPT's connection was not spoken to)"
-grep -q ' < RCPT TO:<c@e2e.test>' "$name-up.log" ||
+# c@e2e.test is routed by the default test zones to inbox@sink.e2e.test
+grep -q ' < RCPT TO:<inbox@sink.e2e.test>' "$name-up.log" ||
 	e2e_case_fail "$name" "the second RCPT never reached the fresh connection"
 grep -q ' content-end$' "$name-up.log" ||
 	e2e_case_fail "$name" "session B's message never reached the fresh connection"
