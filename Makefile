@@ -39,8 +39,8 @@ CSTD	:= -std=c11 -D_GNU_SOURCE
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wcast-qual -Wvla -Wformat=2 -Wimplicit-fallthrough -Werror
 CPPFLAGS += -I.
-PKGS	:= liburing libxxhash
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash) \
+PKGS	:= liburing libxxhash wolfssl libcares
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash -lwolfssl -lcares) \
 	   -ljemalloc -lck -lidn2 -lpthread
 
 ifeq ($(BUILD),debug)

@@ -43,7 +43,7 @@
 
 enum config_kind {
 	CK_LISTEN,    /* ADDR:PORT, appended to the layer's list */
-	CK_HOSTNAME,  /* host name */
+	CK_HOSTNAME,  /* host name, into a char[CONFIG_MAX_HOSTNAME + 1] or larger */
 	CK_UPSTREAM,  /* HOST:PORT, name resolved at finish */
 	CK_U32,	      /* plain decimal count into a uint32_t */
 	CK_U32_POW2,  /* same, and a power of two */
@@ -66,7 +66,7 @@ struct config_key {
 static const struct config_key config_keys[] = {
     {"listen", CK_LISTEN, 0, 0, 0},
     {"shards", CK_U32, F(shards), 0, CONFIG_MAX_SHARDS},
-    {"hostname", CK_HOSTNAME, 0, 0, 0},
+    {"hostname", CK_HOSTNAME, F(hostname), 0, 0},
     {"upstream", CK_UPSTREAM, 0, 0, 0},
     {"max-message-size", CK_SIZE, F(max_message_size), CONFIG_MIN_MAX_MESSAGE_SIZE,
      CONFIG_MAX_MAX_MESSAGE_SIZE},
@@ -92,6 +92,9 @@ static const struct config_key config_keys[] = {
      CONFIG_MAX_RECV_BUFFERS},
     {"log-level", CK_LOG_LEVEL, 0, 0, 0},
     {"zones", CK_PATH, F(zones), 0, 0},
+    {"srs-domain", CK_HOSTNAME, F(srs_domain), 0, 0},
+    {"srs-secret", CK_PATH, F(srs_secret), 0, 0},
+    {"srs-max-age", CK_U32, F(srs_max_age), CONFIG_MIN_SRS_MAX_AGE, CONFIG_MAX_SRS_MAX_AGE},
 };
 
 #undef F
@@ -696,7 +699,7 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 				   config_show(shown, value));
 			return -SLUICE_ESYNTAX;
 		}
-		snprintf(c->hostname, sizeof(c->hostname), "%s", value);
+		snprintf((char *)c + k->off, CONFIG_MAX_HOSTNAME + 1, "%s", value);
 		return 0;
 	case CK_SEND_MODE:
 		rc = set_enum(k, value, config_send_mode_names, ARRAY_SIZE(config_send_mode_names),
@@ -759,6 +762,7 @@ config_defaults(struct config *c)
 	c->recv_buffer_size = CONFIG_DEFAULT_RECV_BUFFER_SIZE;
 	c->recv_buffers = CONFIG_DEFAULT_RECV_BUFFERS;
 	c->log_level = CONFIG_LOG_INFO;
+	c->srs_max_age = CONFIG_DEFAULT_SRS_MAX_AGE;
 
 	/* gethostname() need not terminate a truncated name: terminate it ourselves. */
 	if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0)
@@ -975,6 +979,13 @@ config_finish(struct config *c, char *err, size_t errlen)
 			   (unsigned long long)CONFIG_MAX_RECV_MEMORY);
 		return -ERANGE;
 	}
+	if ((c->srs_domain[0] == '\0') != (c->srs_secret[0] == '\0')) {
+		config_err(err, errlen, NULL, "%s",
+			   c->srs_domain[0] != '\0'
+			       ? "srs-domain: needs srs-secret (the file of SRS secrets)"
+			       : "srs-secret: needs srs-domain (our forwarding domain)");
+		return -SLUICE_ESYNTAX;
+	}
 	return 0;
 }
 
@@ -1028,4 +1039,9 @@ config_dump(const struct config *c, FILE *f)
 	fprintf(f, "recv-buffer-size %s\n", v);
 	fprintf(f, "recv-buffers %u\n", (unsigned)c->recv_buffers);
 	fprintf(f, "log-level %s\n", config_log_level_name(c->log_level));
+	if (c->srs_domain[0] != '\0')
+		fprintf(f, "srs-domain %s\n", c->srs_domain);
+	if (c->srs_secret[0] != '\0')
+		fprintf(f, "srs-secret %s\n", c->srs_secret);
+	fprintf(f, "srs-max-age %u\n", (unsigned)c->srs_max_age);
 }

@@ -61,6 +61,7 @@
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS  30000u
 #define CONFIG_DEFAULT_RECV_BUFFER_SIZE	    16384u
 #define CONFIG_DEFAULT_RECV_BUFFERS	    1024u
+#define CONFIG_DEFAULT_SRS_MAX_AGE	    3u /* days (issue 5; Mail::SRS says 21) */
 
 /*
  * Ranges, inclusive. The reason for each bound:
@@ -89,6 +90,8 @@
 #define CONFIG_MAX_RECV_BUFFER_SIZE	(1u << 20)
 #define CONFIG_MIN_RECV_BUFFERS		1u
 #define CONFIG_MAX_RECV_BUFFERS		32768u
+#define CONFIG_MIN_SRS_MAX_AGE		1u   /* days */
+#define CONFIG_MAX_SRS_MAX_AGE		365u /* days; = SRS_MAX_MAX_AGE (auth/srs.h) */
 
 enum config_send_mode {
 	CONFIG_SEND_COPY, /* send from the spool with plain send (default; faster on loopback) */
@@ -146,6 +149,11 @@ struct config {
 	enum config_log_level log_level; /* log-level */
 	char zones[CONFIG_MAX_PATH];	 /* zones: the zone file, "" = none (issue 4) */
 	uint64_t generation;		 /* 0 from config_defaults; the owner numbers reloads */
+
+	/* SRS (issue 5): both names set, or neither (checked by config_finish) */
+	char srs_domain[CONFIG_MAX_HOSTNAME + 1]; /* srs-domain: our forwarding domain, "" = off */
+	char srs_secret[CONFIG_MAX_PATH];	  /* srs-secret: secrets file, one per line */
+	uint32_t srs_max_age;			  /* srs-max-age: days an SRS0 address is valid */
 };
 
 /*
@@ -198,7 +206,9 @@ int config_load_string(struct config *c, const char *text, const char *name, cha
  * CONFIG_MAX_SHARDS), resolve an upstream host name (getaddrinfo: blocks,
  * start-up only; the first address returned is used), then check across
  * fields: the upstream must not be one of our listen addresses (mail loop),
- * recv-buffer-size * recv-buffers <= CONFIG_MAX_RECV_MEMORY. Idempotent.
+ * recv-buffer-size * recv-buffers <= CONFIG_MAX_RECV_MEMORY, srs-domain and
+ * srs-secret come together (the secrets file itself is read by the caller,
+ * with auth/srs). Idempotent.
  * Returns 0, or a negative code with the reason in err.
  */
 int config_finish(struct config *c, char *err, size_t errlen);

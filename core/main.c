@@ -9,6 +9,10 @@
  * shard to drain (stop accepting, finish transactions in DATA up to
  * shutdown-timeout, 421 to idle sessions); the process exits 0 once all
  * shards have stopped. The only place with exit().
+ *
+ * Like --lookup for zones, --srs-forward and --srs-reverse run one SRS
+ * rewrite (auth/srs) at the current time and exit, so the SRS addresses can
+ * be checked against other implementations from a shell.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/srs.h"
+#include "core/check.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
 #include "core/server/zonectl.h"
@@ -30,12 +37,16 @@
 
 #define MAIN_POLL_MS 50 /* log latency: how often the control thread drains */
 
+_Static_assert(CONFIG_MAX_SRS_MAX_AGE == SRS_MAX_MAX_AGE, "srs-max-age range != auth/srs");
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: sluice [-c FILE] [--listen ADDR:PORT]... [--shards N]\n"
 		   "              [--upstream HOST:PORT] [--hostname NAME] [--set KEY=VALUE]...\n"
 		   "              [--zones FILE] [--check-config [-v]] [--lookup ADDRESS]\n"
+		   "              [--srs-domain DOMAIN --srs-secret FILE]\n"
+		   "              [--srs-forward ADDRESS | --srs-reverse ADDRESS]\n"
 		   "Without -c, the embedded default applies: listen 127.0.0.1:2525,\n"
 		   "relay to 127.0.0.1:2526. Every config key can be set with --set.\n");
 }
@@ -100,6 +111,77 @@ report_zones(const char *path)
 	zonectl_leave(&reader, &snap);
 }
 
+/* Build *s from the srs-* keys; a bad secrets file is "FILE:LINE: reason", exit 1. */
+static void
+load_srs(const struct config *cfg, struct srs *s)
+{
+	char err[512];
+	int rc = srs_init(s, cfg->srs_domain, cfg->srs_max_age);
+
+	BUG_ON(rc < 0); /* config_set checked the domain and the range */
+	if (srs_load_secrets(s, cfg->srs_secret, err, sizeof(err)) < 0)
+		die_config(err);
+}
+
+/* One rewrite at the current time: the address on stdout, or the reason on stderr. */
+static int
+srs_rewrite(const struct srs *s, const char *fwd, const char *rev)
+{
+	char out[SRS_ADDR_BUF];
+	int64_t now = (int64_t)time(NULL);
+
+	if (fwd != NULL) {
+		ssize_t n = srs_forward(s, fwd, strlen(fwd), now, out, sizeof(out));
+
+		if (n == -SLUICE_ELIMIT) {
+			fprintf(stderr,
+				"sluice: --srs-forward %s: too long: over %d octets as SRS\n", fwd,
+				SRS_MAX_ADDRESS);
+			return 1;
+		}
+		if (n < 0) {
+			fprintf(stderr,
+				"sluice: --srs-forward %s: malformed: no domain, a quoted "
+				"local part or an address literal\n",
+				fwd);
+			return 1;
+		}
+	} else {
+		enum srs_status st = srs_reverse(s, rev, strlen(rev), now, out, sizeof(out));
+
+		if (st != SRS_OK) {
+			fprintf(stderr, "sluice: --srs-reverse %s: %s\n", rev, srs_status_text(st));
+			return 1;
+		}
+	}
+	printf("%s\n", out);
+	return 0;
+}
+
+/*
+ * --srs-forward ADDRESS / --srs-reverse ADDRESS, like postmap -q: exit 0
+ * with the rewritten address on stdout, 1 with the reason on stderr, 2 on
+ * a usage error. The result is main's exit status.
+ */
+static int
+srs_cli(const struct config *cfg, struct srs *s, const char *fwd, const char *rev)
+{
+	int status;
+
+	if (fwd != NULL && rev != NULL) {
+		fprintf(stderr, "sluice: --srs-forward and --srs-reverse: one at a time\n");
+		return 2;
+	}
+	if (cfg->srs_domain[0] == '\0') {
+		fprintf(stderr, "sluice: --srs-forward/--srs-reverse need --srs-domain and "
+				"--srs-secret (or srs-domain and srs-secret in -c FILE)\n");
+		return 2;
+	}
+	status = srs_rewrite(s, fwd, rev);
+	srs_fini(s);
+	return status;
+}
+
 /* The loader thread serves SIGHUP and watches the zones file from now on. */
 static void
 start_zone_loader(struct logring *log)
@@ -116,21 +198,26 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},	/* -c FILE */
-	    {"listen", required_argument, NULL, 'L'},	/* listen (repeatable) */
-	    {"shards", required_argument, NULL, 'S'},	/* shards */
-	    {"upstream", required_argument, NULL, 'U'}, /* upstream */
-	    {"hostname", required_argument, NULL, 'H'}, /* hostname */
-	    {"zones", required_argument, NULL, 'Z'},	/* zones */
-	    {"set", required_argument, NULL, 's'},	/* any key: KEY=VALUE */
-	    {"check-config", no_argument, NULL, 'C'},	/* check and exit */
-	    {"lookup", required_argument, NULL, 'K'},	/* one routing decision */
-	    {"verbose", no_argument, NULL, 'v'},	/* with --check-config */
-	    {"help", no_argument, NULL, 'h'},		/* usage */
+	    {"config", required_argument, NULL, 'c'},	   /* -c FILE */
+	    {"listen", required_argument, NULL, 'L'},	   /* listen (repeatable) */
+	    {"shards", required_argument, NULL, 'S'},	   /* shards */
+	    {"upstream", required_argument, NULL, 'U'},	   /* upstream */
+	    {"hostname", required_argument, NULL, 'H'},	   /* hostname */
+	    {"zones", required_argument, NULL, 'Z'},	   /* zones */
+	    {"set", required_argument, NULL, 's'},	   /* any key: KEY=VALUE */
+	    {"check-config", no_argument, NULL, 'C'},	   /* check and exit */
+	    {"lookup", required_argument, NULL, 'K'},	   /* one routing decision */
+	    {"srs-domain", required_argument, NULL, 'D'},  /* srs-domain */
+	    {"srs-secret", required_argument, NULL, 'E'},  /* srs-secret */
+	    {"srs-forward", required_argument, NULL, 'F'}, /* one SRS rewrite */
+	    {"srs-reverse", required_argument, NULL, 'R'}, /* one SRS reversal */
+	    {"verbose", no_argument, NULL, 'v'},	   /* with --check-config */
+	    {"help", no_argument, NULL, 'h'},		   /* usage */
 	    {NULL, 0, NULL, 0},
 	};
 	static struct config cfg; /* immutable once the shards start */
-	const char *file = NULL, *lookup = NULL;
+	const char *file = NULL, *lookup = NULL, *srs_fwd = NULL, *srs_rev = NULL;
+	static struct srs srs; /* valid iff cfg.srs_domain is set */
 	struct zone_table *zones = NULL;
 	bool check = false, verbose = false;
 	struct shard *shards;
@@ -201,6 +288,18 @@ main(int argc, char **argv)
 		case 'K':
 			lookup = optarg;
 			break;
+		case 'D':
+			override(&cfg, "srs-domain", optarg, "--srs-domain");
+			break;
+		case 'E':
+			override(&cfg, "srs-secret", optarg, "--srs-secret");
+			break;
+		case 'F':
+			srs_fwd = optarg;
+			break;
+		case 'R':
+			srs_rev = optarg;
+			break;
 		case 'C':
 			check = true;
 			break;
@@ -233,11 +332,18 @@ main(int argc, char **argv)
 		zone_table_free(zones);
 		return 0;
 	}
+	if (cfg.srs_domain[0] != '\0')
+		load_srs(&cfg, &srs);
+	if (srs_fwd != NULL || srs_rev != NULL)
+		return srs_cli(&cfg, &srs, srs_fwd, srs_rev);
 	if (check) {
 		if (verbose)
 			config_dump(&cfg, stdout);
-		fprintf(stderr, "sluice: configuration OK%s%s%s%s\n", file ? ": " : "",
+		fprintf(stderr, "sluice: configuration OK%s%s%s%s", file ? ": " : "",
 			file ? file : "", zones ? ", zones: " : "", zones ? cfg.zones : "");
+		if (cfg.srs_domain[0] != '\0')
+			fprintf(stderr, ", srs: %s (%u secrets)", cfg.srs_domain, srs.nsecrets);
+		fputc('\n', stderr);
 		zone_table_free(zones);
 		return 0;
 	}
