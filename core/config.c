@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/check.h"
+#include "core/dns.h"
 #include "core/err.h"
 
 #define KB 1024ull
@@ -43,6 +44,7 @@
 
 enum config_kind {
 	CK_LISTEN,    /* ADDR:PORT, appended to the layer's list */
+	CK_DNS,	      /* ADDR[:PORT] of a resolver, appended to the layer's list */
 	CK_HOSTNAME,  /* host name, into a char[CONFIG_MAX_HOSTNAME + 1] or larger */
 	CK_UPSTREAM,  /* HOST:PORT, name resolved at finish */
 	CK_U32,	      /* plain decimal count into a uint32_t */
@@ -95,6 +97,8 @@ static const struct config_key config_keys[] = {
     {"srs-domain", CK_HOSTNAME, F(srs_domain), 0, 0},
     {"srs-secret", CK_PATH, F(srs_secret), 0, 0},
     {"srs-max-age", CK_U32, F(srs_max_age), CONFIG_MIN_SRS_MAX_AGE, CONFIG_MAX_SRS_MAX_AGE},
+    {"dns", CK_DNS, 0, 0, 0},
+    {"mx-port", CK_U32, F(mx_port), 1, 65535},
 };
 
 #undef F
@@ -516,6 +520,34 @@ config_key_find(const char *key)
 	return NULL;
 }
 
+_Static_assert(CONFIG_MAX_DNS == DNS_MAX_SERVERS, "config dns list != core/dns");
+
+/* `dns ADDR[:PORT]`: like listen, the first one of a layer replaces the list. */
+static int
+set_dns(struct config *c, const struct config_key *k, const char *value, const char *where,
+	char *err, size_t errlen)
+{
+	struct dns_server srv;
+	char shown[72];
+	unsigned n = c->dns_in_layer ? c->ndns : 0;
+
+	if (dns_server_parse(value, &srv) < 0 || strlen(value) >= sizeof(c->dns[0])) {
+		config_err(err, errlen, where,
+			   "%s: bad resolver '%s' (use IPV4, IPV4:PORT, IPV6 or [IPV6]:PORT)",
+			   k->name, config_show(shown, value));
+		return -SLUICE_ESYNTAX;
+	}
+	if (n == CONFIG_MAX_DNS) {
+		config_err(err, errlen, where, "%s: too many resolvers (max %d)", k->name,
+			   CONFIG_MAX_DNS);
+		return -SLUICE_ELIMIT;
+	}
+	snprintf(c->dns[n], sizeof(c->dns[n]), "%s", value);
+	c->ndns = n + 1;
+	c->dns_in_layer = true;
+	return 0;
+}
+
 static int
 set_listen(struct config *c, const struct config_key *k, const char *value, const char *where,
 	   char *err, size_t errlen)
@@ -691,6 +723,8 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 	switch (k->kind) {
 	case CK_LISTEN:
 		return set_listen(c, k, value, where, err, errlen);
+	case CK_DNS:
+		return set_dns(c, k, value, where, err, errlen);
 	case CK_UPSTREAM:
 		return set_upstream(c, k, value, where, err, errlen);
 	case CK_HOSTNAME:
@@ -737,6 +771,7 @@ void
 config_begin_layer(struct config *c)
 {
 	c->listen_in_layer = false;
+	c->dns_in_layer = false;
 }
 
 void
@@ -763,6 +798,7 @@ config_defaults(struct config *c)
 	c->recv_buffers = CONFIG_DEFAULT_RECV_BUFFERS;
 	c->log_level = CONFIG_LOG_INFO;
 	c->srs_max_age = CONFIG_DEFAULT_SRS_MAX_AGE;
+	c->mx_port = CONFIG_DEFAULT_MX_PORT;
 
 	/* gethostname() need not terminate a truncated name: terminate it ourselves. */
 	if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0)
@@ -1044,4 +1080,7 @@ config_dump(const struct config *c, FILE *f)
 	if (c->srs_secret[0] != '\0')
 		fprintf(f, "srs-secret %s\n", c->srs_secret);
 	fprintf(f, "srs-max-age %u\n", (unsigned)c->srs_max_age);
+	for (unsigned i = 0; i < c->ndns; i++)
+		fprintf(f, "dns %s\n", c->dns[i]);
+	fprintf(f, "mx-port %u\n", (unsigned)c->mx_port);
 }

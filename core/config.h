@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 
 #define CONFIG_MAX_LISTEN      16   /* listen addresses */
+#define CONFIG_MAX_DNS	       8    /* dns resolvers (= DNS_MAX_SERVERS, core/dns.h) */
 #define CONFIG_MAX_SHARDS      1024 /* shards; 0 in the file means one per online CPU */
 #define CONFIG_MAX_HOSTNAME    253  /* RFC 1035 2.3.4: textual domain name, no final dot */
 #define CONFIG_MAX_HOSTPORT    (CONFIG_MAX_HOSTNAME + 8) /* name + ":65535" (or [v6]:port) */
@@ -62,6 +63,7 @@
 #define CONFIG_DEFAULT_RECV_BUFFER_SIZE	    16384u
 #define CONFIG_DEFAULT_RECV_BUFFERS	    1024u
 #define CONFIG_DEFAULT_SRS_MAX_AGE	    3u /* days (issue 5; Mail::SRS says 21) */
+#define CONFIG_DEFAULT_MX_PORT		    25u
 
 /*
  * Ranges, inclusive. The reason for each bound:
@@ -149,6 +151,12 @@ struct config {
 	enum config_log_level log_level; /* log-level */
 	char zones[CONFIG_MAX_PATH];	 /* zones: the zone file, "" = none (issue 4) */
 	uint64_t generation;		 /* 0 from config_defaults; the owner numbers reloads */
+
+	/* delivery (issue 5) */
+	char dns[CONFIG_MAX_DNS][64]; /* dns: resolvers as "ADDR[:PORT]"; [0, ndns) valid */
+	unsigned ndns;		      /* 0 = the system's (resolv.conf) */
+	bool dns_in_layer;	      /* a dns was set in the current layer (like listen) */
+	uint32_t mx_port;	      /* mx-port: port of MX and implicit-MX delivery */
 
 	/* SRS (issue 5): both names set, or neither (checked by config_finish) */
 	char srs_domain[CONFIG_MAX_HOSTNAME + 1]; /* srs-domain: our forwarding domain, "" = off */

@@ -45,6 +45,7 @@ usage(FILE *f)
 	fprintf(f, "usage: sluice [-c FILE] [--listen ADDR:PORT]... [--shards N]\n"
 		   "              [--upstream HOST:PORT] [--hostname NAME] [--set KEY=VALUE]...\n"
 		   "              [--zones FILE] [--check-config [-v]] [--lookup ADDRESS]\n"
+		   "              [--dns ADDR[:PORT]]... [--mx-port N]\n"
 		   "              [--srs-domain DOMAIN --srs-secret FILE]\n"
 		   "              [--srs-forward ADDRESS | --srs-reverse ADDRESS]\n"
 		   "Without -c, the embedded default applies: listen 127.0.0.1:2525,\n"
@@ -204,6 +205,8 @@ main(int argc, char **argv)
 	    {"upstream", required_argument, NULL, 'U'},	   /* upstream */
 	    {"hostname", required_argument, NULL, 'H'},	   /* hostname */
 	    {"zones", required_argument, NULL, 'Z'},	   /* zones */
+	    {"dns", required_argument, NULL, 'N'},	   /* dns, repeatable */
+	    {"mx-port", required_argument, NULL, 'P'},	   /* mx-port */
 	    {"set", required_argument, NULL, 's'},	   /* any key: KEY=VALUE */
 	    {"check-config", no_argument, NULL, 'C'},	   /* check and exit */
 	    {"lookup", required_argument, NULL, 'K'},	   /* one routing decision */
@@ -284,6 +287,12 @@ main(int argc, char **argv)
 		}
 		case 'Z':
 			override(&cfg, "zones", optarg, "--zones");
+			break;
+		case 'N':
+			override(&cfg, "dns", optarg, "--dns");
+			break;
+		case 'P':
+			override(&cfg, "mx-port", optarg, "--mx-port");
 			break;
 		case 'K':
 			lookup = optarg;

@@ -25,6 +25,7 @@ enum uop_kind {
 	UOP_TICK,	/* the shard's periodic timer */
 	UOP_WAKE,	/* the shard's eventfd (shutdown request) */
 	UOP_CANCEL,	/* cancel of a closing session's operations; result unused */
+	UOP_DNS_POLL,	/* poll on a resolver socket; slot = watch index (core/dns) */
 	UOP__COUNT
 };
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,6 +152,117 @@ shard_ring_init(struct shard *sh)
 	return ret;
 }
 
+/* --- the resolver's sockets on the ring (core/dns's owner interface) --- */
+
+static void
+shard_dns_arm(struct shard *sh, unsigned i)
+{
+	struct shard_dns_watch *w = &sh->dns_watch[i];
+	struct io_uring_sqe *sqe = shard_sqe(sh);
+
+	/* one-shot, re-armed after each readiness: c-ares wants level-triggered */
+	io_uring_prep_poll_add(sqe, w->fd, w->events);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_DNS_POLL, i, w->gen));
+	w->armed = true;
+}
+
+static void
+shard_dns_disarm(struct shard *sh, unsigned i)
+{
+	struct shard_dns_watch *w = &sh->dns_watch[i];
+	struct io_uring_sqe *sqe;
+
+	if (!w->armed)
+		return;
+	sqe = shard_sqe(sh);
+	io_uring_prep_poll_remove(sqe, uop_pack(UOP_DNS_POLL, i, w->gen));
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_CANCEL, 0, 0));
+	w->armed = false;
+	w->gen = ++sh->dns_watch_gen; /* its completion, if any, is now stale */
+}
+
+/* core/dns: watch fd for events (POLLIN/POLLOUT), or stop (0). */
+static void
+shard_dns_watch(void *ctx, int fd, unsigned events)
+{
+	struct shard *sh = ctx;
+	unsigned i, free_i = SHARD_DNS_FDS;
+
+	if (sh->loop_done)
+		return; /* dns_fini() at exit: the ring has no submitter any more */
+	for (i = 0; i < SHARD_DNS_FDS && sh->dns_watch[i].fd != fd; i++)
+		if (sh->dns_watch[i].fd < 0 && free_i == SHARD_DNS_FDS)
+			free_i = i;
+	if (i == SHARD_DNS_FDS) {
+		if (events == 0)
+			return;
+		if (free_i == SHARD_DNS_FDS) {
+			/* cannot happen with DNS_MAX_SERVERS servers; a lost poll
+			 * only costs that server a time-out */
+			shard_warn(sh, "dns", "more than %d resolver sockets", SHARD_DNS_FDS);
+			return;
+		}
+		i = free_i;
+		sh->dns_watch[i].fd = fd;
+		sh->dns_watch[i].gen = ++sh->dns_watch_gen;
+	}
+	if (sh->dns_watch[i].events != events)
+		shard_dns_disarm(sh, i); /* a new poll mask needs a new POLL_ADD */
+	sh->dns_watch[i].events = (uint16_t)events;
+	if (events == 0) {
+		sh->dns_watch[i].fd = -1;
+		return;
+	}
+	if (!sh->dns_watch[i].armed)
+		shard_dns_arm(sh, i);
+}
+
+static void
+shard_on_dns_poll(struct shard *sh, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	unsigned i = uop_slot(ud);
+	struct shard_dns_watch *w = &sh->dns_watch[i];
+
+	if (i >= SHARD_DNS_FDS || w->fd < 0 || w->gen != uop_gen(ud))
+		return; /* unwatched or re-armed since */
+	w->armed = false;
+	dns_on_ready(&sh->dns, w->fd, cqe->res < 0 ? POLLERR : (unsigned)cqe->res);
+	if (w->fd >= 0 && w->events != 0 && !w->armed)
+		shard_dns_arm(sh, i);
+}
+
+static int
+shard_dns_init(struct shard *sh)
+{
+	struct dns_config dc;
+	int ret;
+
+	dns_config_default(&dc);
+	for (unsigned i = 0; i < sh->cfg->ndns; i++) {
+		ret = dns_server_parse(sh->cfg->dns[i], &dc.servers[i]);
+		BUG_ON(ret < 0); /* config_set checked it */
+	}
+	dc.nservers = sh->cfg->ndns;
+	for (unsigned i = 0; i < SHARD_DNS_FDS; i++)
+		sh->dns_watch[i].fd = -1;
+	sh->dns_io.ctx = sh;
+	sh->dns_io.watch = shard_dns_watch;
+	ret = dns_init(&sh->dns, &dc, &sh->dns_io);
+	if (ret < 0) {
+		sh->dns_io.watch = NULL;
+		fprintf(stderr, "sluice: shard %u: resolver: %s\n", sh->id, strerror(-ret));
+		return ret;
+	}
+	/* one resolution per session at a time at the most */
+	ret = nexthop_init(&sh->nexthop, &sh->dns, sh->cfg->max_sessions);
+	if (ret < 0) {
+		dns_fini(&sh->dns);
+		sh->dns_io.watch = NULL;
+	}
+	return ret;
+}
+
 int
 shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 {
@@ -205,6 +317,8 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 	if (sh->decision == NULL)
 		return -ENOMEM;
 	zonectl_reader_init(&sh->zone_reader);
+	if ((ret = shard_dns_init(sh)) < 0)
+		return ret;
 	/* stuffing can add a dot per line: worst case 3 octets become 4 */
 	spool_pool_init(&sh->spools, cfg->max_message_size + cfg->max_message_size / 3 + 65536);
 	timeouts[TIMER_COMMAND] = cfg->command_timeout_ms;
@@ -249,6 +363,10 @@ shard_fini(struct shard *sh)
 	spool_pool_fini(&sh->spools);
 	free(sh->decision);
 	sh->decision = NULL;
+	if (sh->dns_io.watch != NULL) {
+		nexthop_fini(&sh->nexthop);
+		dns_fini(&sh->dns);
+	}
 	logring_fini(&sh->log);
 }
 
@@ -322,6 +440,7 @@ shard_on_tick(struct shard *sh)
 	}
 	if (sh->draining && sh->now_ms >= sh->drain_deadline_ms)
 		shard_each_session(sh, sess_drain, true);
+	dns_tick(&sh->dns, sh->now_ms);
 	shard_arm_tick(sh);
 }
 
@@ -369,6 +488,9 @@ shard_dispatch(struct shard *sh, const struct io_uring_cqe *cqe)
 	case UOP_WAKE:
 		shard_begin_drain(sh);
 		break;
+	case UOP_DNS_POLL:
+		shard_on_dns_poll(sh, cqe);
+		break;
 	case UOP_CANCEL:
 		break; /* the cancelled operations complete on their own */
 	case UOP_INVALID:
@@ -412,7 +534,11 @@ shard_main(void *arg)
 	while (!(sh->draining && sh->live_sessions == 0 && sh->live_upstreams == 0)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		int ret = io_uring_submit_and_wait(&sh->ring, 1);
+		int ret;
+
+		/* answers from the DNS cache and literals, before we sleep */
+		nexthop_dispatch(&sh->nexthop);
+		ret = io_uring_submit_and_wait(&sh->ring, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			sh->exit_status = ret;
@@ -428,6 +554,7 @@ shard_main(void *arg)
 		io_uring_cq_advance(&sh->ring, seen);
 	}
 	io_uring_submit(&sh->ring);
+	sh->loop_done = true;
 	return NULL;
 }
 

@@ -27,10 +27,12 @@
 
 #include "core/chunk.h"
 #include "core/config.h"
+#include "core/dns.h"
 #include "core/ipcount.h"
 #include "core/jlog.h"
 #include "core/logring.h"
 #include "core/pool.h"
+#include "core/server/nexthop.h"
 #include "core/server/zonectl.h"
 #include "core/spool.h"
 #include "core/timer.h"
@@ -40,6 +42,17 @@
 #define SHARD_LOG_LINE	      8192	 /* longest log line */
 #define SHARD_CLOSE_LINGER_MS 10000	 /* a closing session's last send may take this long */
 #define SHARD_WARN_BURST      10	 /* warnings per second per shard, then counted */
+#define SHARD_DNS_FDS                                                                              \
+	16 /* resolver sockets watched at once (c-ares: a                                          \
+	      UDP and a TCP socket per server at most) */
+
+/* One resolver socket core/dns asked the shard to poll. */
+struct shard_dns_watch {
+	int fd;		 /* -1: free */
+	uint16_t events; /* POLLIN/POLLOUT wanted now */
+	bool armed;	 /* a POLL_ADD is in flight */
+	uint32_t gen;	 /* names the POLL_ADD in user_data: a stale one is dropped */
+};
 
 /* Counters: one writer (the shard), read by the control thread. */
 struct shard_stats {
@@ -56,23 +69,29 @@ struct shard_stats {
 };
 
 struct shard {
-	unsigned id;			  /* 0..nshards-1 */
-	int cpu;			  /* CPU to pin to; -1 = do not pin */
-	const struct config *cfg;	  /* borrowed: lives as long as the process */
-	struct io_uring ring;		  /* SINGLE_ISSUER | DEFER_TASKRUN when available */
-	struct io_uring_buf_ring *br;	  /* provided-buffer ring, group 0 */
-	char *br_mem;			  /* owned: recv_buffers * recv_buffer_size bytes */
-	uint32_t br_size;		  /* bytes per provided buffer */
-	uint32_t br_count;		  /* provided buffers */
-	struct pool sessions;		  /* struct session */
-	struct pool txs;		  /* struct smtp_tx: one per session at most */
-	struct pool upstreams;		  /* struct upstream */
-	struct chunk_pool chunks;	  /* output and held-input chunks */
-	struct spool_pool spools;	  /* message content */
-	struct timers timers;		  /* session and upstream deadlines */
-	struct ipcount ipcount;		  /* live sessions per client address */
-	struct zone_reader zone_reader;	  /* this shard's epoch record (core/server/zonectl) */
-	struct zone_decision *decision;	  /* owned: scratch for one RCPT's lookup */
+	unsigned id;			/* 0..nshards-1 */
+	int cpu;			/* CPU to pin to; -1 = do not pin */
+	const struct config *cfg;	/* borrowed: lives as long as the process */
+	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN when available */
+	struct io_uring_buf_ring *br;	/* provided-buffer ring, group 0 */
+	char *br_mem;			/* owned: recv_buffers * recv_buffer_size bytes */
+	uint32_t br_size;		/* bytes per provided buffer */
+	uint32_t br_count;		/* provided buffers */
+	struct pool sessions;		/* struct session */
+	struct pool txs;		/* struct smtp_tx: one per session at most */
+	struct pool upstreams;		/* struct upstream */
+	struct chunk_pool chunks;	/* output and held-input chunks */
+	struct spool_pool spools;	/* message content */
+	struct timers timers;		/* session and upstream deadlines */
+	struct ipcount ipcount;		/* live sessions per client address */
+	struct zone_reader zone_reader; /* this shard's epoch record (core/server/zonectl) */
+	struct zone_decision *decision; /* owned: scratch for one RCPT's lookup */
+	struct dns dns;			/* this shard's resolver and cache */
+	struct nexthop nexthop;		/* destinations -> addresses, on dns */
+	struct dns_io dns_io;		/* how core/dns asks us to poll its sockets */
+	struct shard_dns_watch dns_watch[SHARD_DNS_FDS];
+	uint32_t dns_watch_gen;		  /* last generation handed out */
+	bool loop_done;			  /* the loop ended: no more SQEs (dns_fini's unwatch) */
 	int listen_fd[CONFIG_MAX_LISTEN]; /* owned: this shard's SO_REUSEPORT sockets */
 	unsigned nlisten;
 	uint64_t now_ms;		  /* monotonic, refreshed once per completion batch */

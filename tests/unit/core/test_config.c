@@ -131,7 +131,7 @@ static const char *const all_keys[] = {
     "data-timeout",	"upstream-timeout",
     "shutdown-timeout", "send-mode",
     "recv-buffer-size", "recv-buffers",
-    "log-level",
+    "log-level",	"mx-port",
 };
 
 /* ---- defaults ---- */
@@ -1093,6 +1093,47 @@ Test(config, example_file_documents_every_key_with_its_default)
 	config_begin_layer(&c);
 	cr_assert_eq(config_load_string(&c, text, "example", err, sizeof(err)), 0, "%s", err);
 	assert_same_settings(&c, &d, "uncommented example vs defaults");
+	free(text);
+	text = NULL;
+}
+
+Test(config, dns_resolvers_validate_and_layer_like_listen)
+{
+	struct config c = fresh();
+
+	cr_assert_eq(c.ndns, 0, "default: the system's resolvers");
+	cr_assert_eq(c.mx_port, 25);
+	config_begin_layer(&c);
+	cr_assert_eq(config_load_string(&c, "dns 127.0.0.1:5353\ndns [::1]:53\ndns ::1\n", "f", err,
+					sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(c.ndns, 3);
+	cr_assert_str_eq(c.dns[0], "127.0.0.1:5353");
+	cr_assert_str_eq(c.dns[2], "::1");
+	config_begin_layer(&c);
+	cr_assert_eq(set(&c, "dns", "192.0.2.53"), 0, "%s", err);
+	cr_assert_eq(c.ndns, 1, "the command line's first dns replaced the file's list");
+	cr_assert_lt(set(&c, "dns", "ns.example.com"), 0, "a name would need a resolver");
+	cr_assert_not_null(strstr(err, "bad resolver 'ns.example.com'"), "%s", err);
+	cr_assert_lt(set(&c, "dns", "127.0.0.1:0"), 0);
+	cr_assert_lt(set(&c, "dns", "127.0.0.1:65536"), 0);
+	for (int i = 1; i < CONFIG_MAX_DNS; i++)
+		cr_assert_eq(set(&c, "dns", "127.0.0.1"), 0, "%s", err);
+	cr_assert_lt(set(&c, "dns", "127.0.0.1"), 0);
+	cr_assert_not_null(strstr(err, "too many resolvers (max 8)"), "%s", err);
+	cr_assert_eq(set(&c, "mx-port", "2525"), 0, "%s", err);
+	cr_assert_eq(c.mx_port, 2525);
+	cr_assert_lt(set(&c, "mx-port", "0"), 0);
+	cr_assert_lt(set(&c, "mx-port", "65536"), 0);
+
+	char *text = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&text, &n);
+
+	config_dump(&c, f);
+	fclose(f);
+	cr_assert_not_null(strstr(text, "\ndns 192.0.2.53\ndns 127.0.0.1\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "\nmx-port 2525\n"), "%s", text);
 	free(text);
 	text = NULL;
 }

@@ -1,46 +1,30 @@
 /*
  * test_dns.c -- core/dns against a real authoritative server.
  *
- * Each test that needs answers starts its own NSD (Debian's nsd package,
- * installed by tools/install-deps.sh) on 127.0.0.1 and ::1 at a free high
- * port, with the zone "dns.test" below written to a temporary directory,
- * and stops it in the suite's fini. NSD runs in the foreground (-d) in its
- * own process group; the test process is a child subreaper, so stopping
- * kills that group by its id and reaps every NSD process, and NSD's main
- * process gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG).
- * Without NSD those tests are reported as skipped, never as passed.
+ * Each test that needs answers starts its own NSD with the zone "dns.test"
+ * below (tests/support/nsd_fixture: a free high port on 127.0.0.1 and ::1,
+ * stopped in the suite's fini); without NSD those tests are reported as
+ * skipped, never as passed.
  *
- * The test is the module's owner: a small fd table fed by dns_io.watch and
- * a poll(2) loop with a bounded total wait, calling dns_on_ready() and
- * dns_tick(). The clock given to dns_tick() stands still unless a test
- * moves it (advance_clock), so expiry is tested to the millisecond without
- * sleeping; c-ares time-outs run on c-ares's own clock.
+ * The test is the module's owner: the fixture's fd table fed by
+ * dns_io.watch and a poll(2) loop with a bounded total wait, calling
+ * dns_on_ready() and dns_tick(). The clock given to dns_tick() stands
+ * still unless a test moves it (advance_clock), so expiry is tested to the
+ * millisecond without sleeping; c-ares time-outs run on c-ares's own clock.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/dns.h"
 #include "core/timer.h"
+#include "tests/support/nsd_fixture.h"
 
-#define NSD_BIN		 "/usr/sbin/nsd"
-#define NSD_START_MS	 5000 /* for NSD to answer on both addresses */
-#define NSD_STOP_MS	 3000 /* for NSD to exit on SIGTERM, then SIGKILL */
 #define RUN_BUDGET_MS	 5000 /* longest a test waits for answers */
-#define OWNER_MAX_FDS	 16
 #define SHUFFLE_ROUNDS	 300
 #define ZONE_MINIMUM_TTL 30 /* SOA MINIMUM below: the negative TTL */
 
@@ -104,353 +88,48 @@ zone_write_limits(FILE *f)
 			fprintf(f, "a%u IN A 192.0.2.%u\n", n, 100 + i);
 }
 
-/* --- NSD --- */
-
-static struct {
-	pid_t pid;	/* NSD's main process and process group; 0 when stopped */
-	uint16_t port;	/* UDP and TCP, on 127.0.0.1 and ::1 */
-	char dir[64];	/* temporary directory; "" when removed */
-	char path[160]; /* scratch for file names */
-} nsd;
-
-static const char *
-nsd_file(const char *name)
-{
-	snprintf(nsd.path, sizeof(nsd.path), "%s/%s", nsd.dir, name);
-	return nsd.path;
-}
-
+/* The whole zone file, for the fixture. */
 static void
-nsd_write_files(void)
+zone_write(FILE *f)
 {
-	FILE *f = fopen(nsd_file("dns.test.zone"), "w");
-
-	cr_assert_not_null(f);
 	fputs(zone_head, f);
 	zone_write_limits(f);
-	cr_assert_eq(fclose(f), 0);
-	f = fopen(nsd_file("nsd.conf"), "w");
-	cr_assert_not_null(f);
-	fprintf(f,
-		"server:\n"
-		"\tip-address: 127.0.0.1@%u\n"
-		"\tip-address: ::1@%u\n"
-		"\tport: %u\n"
-		"\tusername: \"\"\n"
-		"\tchroot: \"\"\n"
-		"\tzonesdir: \"%s\"\n"
-		"\tdatabase: \"\"\n"
-		"\tpidfile: \"%s/nsd.pid\"\n"
-		"\txfrdfile: \"%s/xfrd.state\"\n"
-		"\tzonelistfile: \"%s/zone.list\"\n"
-		"\txfrdir: \"%s\"\n"
-		"\tlogfile: \"%s/nsd.log\"\n"
-		"\tserver-count: 1\n"
-		"\tverbosity: 0\n"
-		"\treuseport: no\n"
-		"remote-control:\n"
-		"\tcontrol-enable: no\n"
-		"zone:\n"
-		"\tname: \"dns.test\"\n"
-		"\tzonefile: \"%s/dns.test.zone\"\n",
-		nsd.port, nsd.port, nsd.port, nsd.dir, nsd.dir, nsd.dir, nsd.dir, nsd.dir, nsd.dir,
-		nsd.dir);
-	cr_assert_eq(fclose(f), 0);
-}
-
-/* The loopback address of `family` at `port`, in *ss; its length. */
-static socklen_t
-loopback_sa(int family, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		s6->sin6_addr = in6addr_loopback;
-		return sizeof(*s6);
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(port);
-	s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return sizeof(*s4);
-}
-
-/* A socket bound to family's loopback at `port` (0: any), or -1. */
-static int
-bind_loopback(int family, int type, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = loopback_sa(family, port, &ss);
-	int fd = socket(family, type, 0);
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&ss, len) != 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/*
- * A port free for UDP and TCP on 127.0.0.1 and ::1 a moment ago, as NSD
- * needs. Parallel tests may still take it first: the caller retries.
- */
-static uint16_t
-free_port(void)
-{
-	uint16_t port = 0;
-
-	for (int attempt = 0; attempt < 20 && port == 0; attempt++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd[4];
-		bool ok = true;
-
-		fd[0] = bind_loopback(AF_INET, SOCK_DGRAM, 0);
-		cr_assert_geq(fd[0], 0);
-		cr_assert_eq(getsockname(fd[0], (struct sockaddr *)&ss, &len), 0);
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		fd[1] = bind_loopback(AF_INET, SOCK_STREAM, port);
-		fd[2] = bind_loopback(AF_INET6, SOCK_DGRAM, port);
-		fd[3] = bind_loopback(AF_INET6, SOCK_STREAM, port);
-		for (int i = 0; i < 4; i++) {
-			ok &= fd[i] >= 0;
-			if (fd[i] >= 0)
-				close(fd[i]);
-		}
-		if (!ok)
-			port = 0;
-	}
-	cr_assert_neq(port, 0, "no port free on both loopback addresses");
-	return port;
-}
-
-/* Does a UDP query for "dns.test SOA" get an answer from family's loopback? */
-static bool
-nsd_answers(int family)
-{
-	/* id 0x1234, one question: dns.test SOA IN */
-	static const char q[] = "\x12\x34\0\0\0\x01\0\0\0\0\0\0"
-				"\x03"
-				"dns\x04"
-				"test\0\0\x06\0\x01";
-	struct sockaddr_storage ss;
-	socklen_t len = loopback_sa(family, nsd.port, &ss);
-	unsigned char r[512];
-	int fd = socket(family, SOCK_DGRAM, 0);
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	bool ok = false;
-
-	cr_assert_geq(fd, 0);
-	if (connect(fd, (struct sockaddr *)&ss, len) == 0 &&
-	    send(fd, q, sizeof(q) - 1, 0) == (ssize_t)sizeof(q) - 1 && poll(&p, 1, 100) == 1)
-		ok = recv(fd, r, sizeof(r), 0) >= 12 && r[0] == 0x12 && r[1] == 0x34;
-	close(fd);
-	return ok;
-}
-
-static void
-nsd_spawn(void)
-{
-	pid_t parent = getpid();
-	int fd;
-
-	nsd.pid = fork();
-	cr_assert_geq(nsd.pid, 0);
-	if (nsd.pid == 0) {
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		fd = open(nsd_file("nsd.out"), O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(NSD_BIN, "nsd", "-d", "-c", nsd_file("nsd.conf"), (char *)NULL);
-		_exit(127);
-	}
-	setpgid(nsd.pid, nsd.pid); /* as the child does: no race with nsd_stop() */
-}
-
-static bool
-nsd_wait_ready(void)
-{
-	uint64_t end = timer_now_ms() + NSD_START_MS;
-	int st;
-
-	while (timer_now_ms() < end) {
-		if (waitpid(nsd.pid, &st, WNOHANG) == nsd.pid) /* exited: port taken? */
-			return false;
-		if (nsd_answers(AF_INET) && nsd_answers(AF_INET6))
-			return true;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-	}
-	return false;
-}
-
-/* Wait for every process of NSD's group (reparented to us: subreaper). */
-static bool
-nsd_reap(int ms)
-{
-	uint64_t end = timer_now_ms() + (uint64_t)ms;
-	int st;
-
-	while (timer_now_ms() < end) {
-		pid_t r = waitpid(-nsd.pid, &st, WNOHANG);
-
-		if (r < 0 && errno == ECHILD)
-			return true;
-		if (r == 0)
-			nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-	}
-	return false;
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-nsd_stop(void)
-{
-	if (nsd.pid > 0) {
-		kill(-nsd.pid, SIGTERM);
-		if (!nsd_reap(NSD_STOP_MS)) {
-			kill(-nsd.pid, SIGKILL);
-			nsd_reap(NSD_STOP_MS);
-		}
-		nsd.pid = 0;
-	}
-	if (nsd.dir[0] != '\0') {
-		nftw(nsd.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-		nsd.dir[0] = '\0';
-	}
-}
-
-/* NSD's own log and its stdout/stderr, for a start that failed. */
-static void
-nsd_print_logs(void)
-{
-	static const char *const files[] = {"nsd.log", "nsd.out"};
-	char line[512];
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		FILE *f = fopen(nsd_file(files[i]), "r");
-
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-			cr_log_error("%s: %s", files[i], line);
-		if (f != NULL)
-			fclose(f);
-	}
-}
-
-static void
-nsd_start_or_skip(void)
-{
-	if (access(NSD_BIN, X_OK) != 0)
-		cr_skip_test("NSD is not installed (tools/install-deps.sh installs nsd)");
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	snprintf(nsd.dir, sizeof(nsd.dir), "/tmp/sluice-dns-XXXXXX");
-	cr_assert_not_null(mkdtemp(nsd.dir));
-	for (int attempt = 0; attempt < 5; attempt++) {
-		nsd.port = free_port();
-		nsd_write_files();
-		nsd_spawn();
-		if (nsd_wait_ready())
-			return;
-		kill(-nsd.pid, SIGKILL); /* a parallel test took the port, most likely */
-		nsd_reap(NSD_STOP_MS);
-		nsd.pid = 0;
-	}
-	nsd_print_logs();
-	cr_assert_fail("NSD did not answer on 127.0.0.1 and ::1");
 }
 
 /* --- the owner: a poll(2) loop --- */
 
 static struct {
-	struct pollfd fds[OWNER_MAX_FDS]; /* what dns asked us to watch */
-	unsigned nfds;
-	unsigned pollout_seen; /* watch() with POLLOUT: a TCP connection */
-	uint64_t clock_ms;     /* the clock given to dns_tick(): frozen unless advanced */
-	int silent_fd;	       /* a UDP socket that never answers; -1 if none */
-	bool live;	       /* d is initialised */
-} owner = {.silent_fd = -1};
+	struct nsd_owner io; /* what dns asked us to watch */
+	uint64_t clock_ms;   /* the clock given to dns_tick(): frozen unless advanced */
+	bool live;	     /* d is initialised */
+} owner;
 
 static struct dns d;
 
+static const struct dns_io owner_io = {.ctx = &owner.io, .watch = nsd_owner_watch};
+
+/* What the owner runs before each wait. */
 static void
-owner_watch(void *ctx, int fd, unsigned events)
+owner_dispatch(void)
 {
-	unsigned i;
-
-	(void)ctx;
-	if (events & POLLOUT)
-		owner.pollout_seen++;
-	for (i = 0; i < owner.nfds && owner.fds[i].fd != fd; i++)
-		;
-	if (events == 0) {
-		cr_assert_lt(i, owner.nfds, "stop watching an fd never watched");
-		owner.fds[i] = owner.fds[--owner.nfds];
-		return;
-	}
-	if (i == owner.nfds) {
-		cr_assert_lt(owner.nfds, OWNER_MAX_FDS);
-		owner.nfds++;
-	}
-	owner.fds[i] = (struct pollfd){.fd = fd, .events = (short)events};
-}
-
-static const struct dns_io owner_io = {.watch = owner_watch};
-
-/* One round: poll what dns watches (bounded by its next time-out), then tick. */
-static void
-owner_round(void)
-{
-	struct pollfd fds[OWNER_MAX_FDS];
-	unsigned n = owner.nfds;
-	int t = dns_timeout_ms(&d);
-
-	memcpy(fds, owner.fds, n * sizeof(fds[0])); /* on_ready may change the table */
-	if (t < 0 || t > 50)
-		t = 50;
-	cr_assert(poll(fds, n, t) >= 0 || errno == EINTR);
-	for (unsigned i = 0; i < n; i++)
-		if (fds[i].revents != 0)
-			dns_on_ready(&d, fds[i].fd, (unsigned)fds[i].revents);
-	dns_tick(&d, owner.clock_ms);
+	dns_dispatch(&d);
 }
 
 /* Run the loop until *count reaches want. */
 static void
 run_until(const unsigned *count, unsigned want)
 {
-	uint64_t end = timer_now_ms() + RUN_BUDGET_MS;
-
-	dns_dispatch(&d);
-	while (*count < want && timer_now_ms() < end)
-		owner_round();
-	cr_assert_geq(*count, want, "%u answers of %u in %d ms", *count, want, RUN_BUDGET_MS);
+	cr_assert(nsd_owner_run_until(&owner.io, &d, &owner.clock_ms, owner_dispatch, count, want,
+				      RUN_BUDGET_MS),
+		  "%u answers of %u in %d ms", *count, want, RUN_BUDGET_MS);
 }
 
 /* Run the loop until no query is in flight. */
 static void
 run_idle(void)
 {
-	uint64_t end = timer_now_ms() + RUN_BUDGET_MS;
-
-	while (dns_timeout_ms(&d) >= 0 && timer_now_ms() < end)
-		owner_round();
-	cr_assert_lt(dns_timeout_ms(&d), 0, "queries still in flight");
+	cr_assert(nsd_owner_run_idle(&owner.io, &d, &owner.clock_ms, owner_dispatch, RUN_BUDGET_MS),
+		  "queries still in flight");
 }
 
 static void
@@ -460,32 +139,6 @@ advance_clock(uint64_t ms)
 	dns_tick(&d, owner.clock_ms);
 }
 
-static struct dns_server
-loopback(int family, uint16_t port)
-{
-	struct dns_server s = {.family = family, .port = port};
-
-	if (family == AF_INET)
-		s.addr.v4.s_addr = htonl(INADDR_LOOPBACK);
-	else
-		s.addr.v6 = in6addr_loopback;
-	return s;
-}
-
-/* A server address where nothing ever answers. */
-static struct dns_server
-silent_server(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-
-	if (owner.silent_fd < 0)
-		owner.silent_fd = bind_loopback(AF_INET, SOCK_DGRAM, 0);
-	cr_assert_geq(owner.silent_fd, 0);
-	cr_assert_eq(getsockname(owner.silent_fd, (struct sockaddr *)&sa, &len), 0);
-	return loopback(AF_INET, ntohs(sa.sin_port));
-}
-
 /* Defaults for the tests: the test's NSD, raw TTLs, a fixed seed. */
 static struct dns_config
 test_config(void)
@@ -493,7 +146,7 @@ test_config(void)
 	struct dns_config cfg;
 
 	dns_config_default(&cfg);
-	cfg.servers[0] = loopback(AF_INET, nsd.port);
+	cfg.servers[0] = nsd_loopback(AF_INET, nsd_port());
 	cfg.nservers = 1;
 	cfg.timeout_ms = 1000;
 	cfg.ttl_min_s = 0;
@@ -516,7 +169,7 @@ stop(void)
 {
 	dns_fini(&d);
 	owner.live = false;
-	cr_assert_eq(owner.nfds, 0, "dns_fini() left %u fds watched", owner.nfds);
+	cr_assert_eq(owner.io.nfds, 0, "dns_fini() left %u fds watched", owner.io.nfds);
 }
 
 static void
@@ -524,9 +177,6 @@ teardown(void)
 {
 	if (owner.live)
 		stop();
-	if (owner.silent_fd >= 0)
-		close(owner.silent_fd);
-	owner.silent_fd = -1;
 	nsd_stop();
 }
 
@@ -536,7 +186,7 @@ start_on_nsd(void (*tweak)(struct dns_config *))
 {
 	struct dns_config cfg;
 
-	nsd_start_or_skip();
+	nsd_start_or_skip("dns.test", zone_write);
 	cfg = test_config();
 	if (tweak != NULL)
 		tweak(&cfg);
@@ -734,7 +384,7 @@ Test(dns, names_are_checked_at_the_limits_and_refused_without_a_callback)
 	struct mx_got g = {0};
 
 	dns_config_default(&cfg);
-	cfg.servers[0] = silent_server();
+	cfg.servers[0] = nsd_silent_server();
 	cfg.nservers = 1;
 	start(&cfg);
 	name_of_length(name, DNS_NAME_MAX - 1);
@@ -939,7 +589,7 @@ Test(dns, mx_hosts_then_their_addresses)
 	for (unsigned i = 0; i < g.nhosts; i++)
 		cr_assert_eq(dns_query_addr(&d, g.host[i], got_addr, &a[i], NULL), 0);
 	for (uint64_t end = timer_now_ms() + RUN_BUDGET_MS; done < 5 && timer_now_ms() < end;) {
-		owner_round();
+		nsd_owner_round(&owner.io, &d, &owner.clock_ms, owner_dispatch);
 		done = 0;
 		for (unsigned i = 0; i < 5; i++)
 			done += a[i].calls;
@@ -1131,7 +781,7 @@ Test(dns, busy_cache_and_too_many_requests_are_enobufs)
 	struct mx_got g = {0};
 
 	dns_config_default(&cfg);
-	cfg.servers[0] = silent_server();
+	cfg.servers[0] = nsd_silent_server();
 	cfg.nservers = 1;
 	cfg.cache_entries = 2;
 	cfg.max_requests = 3;
@@ -1216,7 +866,7 @@ static void
 silent_config(struct dns_config *cfg, uint32_t fail_ttl_s)
 {
 	dns_config_default(cfg);
-	cfg->servers[0] = silent_server();
+	cfg->servers[0] = nsd_silent_server();
 	cfg->nservers = 1;
 	cfg->timeout_ms = 100;
 	cfg->tries = 1;
@@ -1276,7 +926,7 @@ static void
 silent_then_nsd(struct dns_config *cfg)
 {
 	cfg->servers[1] = cfg->servers[0];
-	cfg->servers[0] = silent_server();
+	cfg->servers[0] = nsd_silent_server();
 	cfg->nservers = 2;
 	cfg->timeout_ms = 100;
 	cfg->tries = 1;
@@ -1295,7 +945,7 @@ Test(dns, the_next_server_answers_when_the_first_is_silent)
 static void
 nsd_on_ipv6(struct dns_config *cfg)
 {
-	cfg->servers[0] = loopback(AF_INET6, nsd.port);
+	cfg->servers[0] = nsd_loopback(AF_INET6, nsd_port());
 }
 
 Test(dns, ipv6_server_with_a_port)
@@ -1334,7 +984,7 @@ Test(dns, mx_name_bytes_at_the_limit_over_tcp)
 
 	start_on_nsd(NULL);
 	lookup_mx("longmx.dns.test", &g);
-	cr_assert_gt(owner.pollout_seen, 0, "too big for UDP: c-ares connected over TCP");
+	cr_assert_gt(owner.io.pollout_seen, 0, "too big for UDP: c-ares connected over TCP");
 	cr_assert_eq(g.status, DNS_OK);
 	/* 70 bytes a host: 14 fit in DNS_MX_NAME_BYTES (980), a 15th would not (1050) */
 	cr_assert_eq(g.nhosts, DNS_MX_NAME_BYTES / 70);
@@ -1372,7 +1022,7 @@ Test(dns, fini_with_queries_in_flight_stops_watching_and_calls_nothing)
 	start(&cfg);
 	cr_assert_eq(dns_query_mx(&d, "mx.dns.test", got_mx, &g, NULL), 0);
 	cr_assert_eq(dns_query_addr(&d, "host.dns.test", got_addr, &a, NULL), 0);
-	cr_assert_geq(owner.nfds, 1, "the query's socket is watched");
+	cr_assert_geq(owner.io.nfds, 1, "the query's socket is watched");
 	cr_assert_geq(dns_timeout_ms(&d), 0);
 	stop();
 	cr_assert_eq(g.calls + a.calls, 0);
