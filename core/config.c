@@ -81,6 +81,7 @@ static const struct config_key config_keys[] = {
     {"max-sessions", CK_U32, F(max_sessions), CONFIG_MIN_MAX_SESSIONS, CONFIG_MAX_MAX_SESSIONS},
     {"max-connections-per-ip", CK_U32, F(max_connections_per_ip), 0, CONFIG_MAX_MAX_CONN_PER_IP},
     {"max-errors", CK_U32, F(max_errors), CONFIG_MIN_MAX_ERRORS, CONFIG_MAX_MAX_ERRORS},
+    {"max-received-headers", CK_U32, F(max_received), 1, 1000},
     {"command-timeout", CK_DURATION, F(command_timeout_ms), CONFIG_MIN_TIMEOUT_MS,
      CONFIG_MAX_TIMEOUT_MS},
     {"data-timeout", CK_DURATION, F(data_timeout_ms), CONFIG_MIN_TIMEOUT_MS, CONFIG_MAX_TIMEOUT_MS},
@@ -789,6 +790,7 @@ config_defaults(struct config *c)
 	c->max_sessions = CONFIG_DEFAULT_MAX_SESSIONS;
 	c->max_connections_per_ip = CONFIG_DEFAULT_MAX_CONN_PER_IP;
 	c->max_errors = CONFIG_DEFAULT_MAX_ERRORS;
+	c->max_received = CONFIG_DEFAULT_MAX_RECEIVED;
 	c->command_timeout_ms = CONFIG_DEFAULT_COMMAND_TIMEOUT_MS;
 	c->data_timeout_ms = CONFIG_DEFAULT_DATA_TIMEOUT_MS;
 	c->upstream_timeout_ms = CONFIG_DEFAULT_UPSTREAM_TIMEOUT_MS;
@@ -1062,6 +1064,7 @@ config_dump(const struct config *c, FILE *f)
 	fprintf(f, "max-sessions %u\n", (unsigned)c->max_sessions);
 	fprintf(f, "max-connections-per-ip %u\n", (unsigned)c->max_connections_per_ip);
 	fprintf(f, "max-errors %u\n", (unsigned)c->max_errors);
+	fprintf(f, "max-received-headers %u\n", (unsigned)c->max_received);
 	format_duration(v, sizeof(v), c->command_timeout_ms);
 	fprintf(f, "command-timeout %s\n", v);
 	format_duration(v, sizeof(v), c->data_timeout_ms);

@@ -64,6 +64,7 @@
 #define CONFIG_DEFAULT_RECV_BUFFERS	    1024u
 #define CONFIG_DEFAULT_SRS_MAX_AGE	    3u /* days (issue 5; Mail::SRS says 21) */
 #define CONFIG_DEFAULT_MX_PORT		    25u
+#define CONFIG_DEFAULT_MAX_RECEIVED	    50u /* Postfix's hopcount_limit */
 
 /*
  * Ranges, inclusive. The reason for each bound:
@@ -136,6 +137,7 @@ struct config {
 	uint32_t max_sessions;		 /* max-sessions per shard */
 	uint32_t max_connections_per_ip; /* per shard; 0 = unlimited */
 	uint32_t max_errors;		 /* protocol errors before 421 and close */
+	uint32_t max_received;		 /* max-received-headers: more is a mail loop */
 
 	/* timeouts, milliseconds */
 	uint64_t command_timeout_ms;  /* command-timeout: wait for one command line */

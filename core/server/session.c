@@ -34,6 +34,7 @@
 #include "core/server/upstream.h"
 #include "core/server/zonectl.h"
 #include "core/uop.h"
+#include "proto/rfc5322_hdr.h"
 #include "route/zone.h"
 
 static void sess_resume(struct session *s);
@@ -1050,6 +1051,16 @@ sess_received(struct session *s, char *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* More Received: headers than max-received-headers: a mail loop (RFC 5321 6.3). */
+static bool
+sess_is_loop(const struct session *s)
+{
+	const struct spool *sp = s->tx->spool;
+	uint32_t max = s->sh->cfg->max_received;
+
+	return sp != NULL && rfc5322_count_fields(sp->base, sp->len, "Received", max) > max;
+}
+
 /* The client's content is complete: refuse it, or hand it to the upstream. */
 static void
 sess_end_of_content(struct session *s, unsigned err)
@@ -1069,6 +1080,8 @@ sess_end_of_content(struct session *s, unsigned err)
 		reply = "552 5.3.4 Message size exceeds fixed limit";
 	else if (err & SMTP_DATA_E_LINE_TOO_LONG)
 		reply = "552 5.3.4 Message line too long";
+	else if (sess_is_loop(s))
+		reply = "554 5.4.6 Too many Received headers: mail loop?";
 	else if (tx->ndests == 0)
 		reply = dropped; /* every recipient was a drop rule's: accept, discard */
 	else if (s->up == NULL || !up_is_usable(s->up) || tx->up_lost)

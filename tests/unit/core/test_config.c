@@ -122,16 +122,27 @@ assert_same_settings(const struct config *a, const struct config *b, const char 
 }
 
 static const char *const all_keys[] = {
-    "listen",		"shards",
-    "hostname",		"upstream",
-    "max-message-size", "max-recipients",
-    "max-line-length",	"max-data-line-length",
-    "max-sessions",	"max-connections-per-ip",
-    "max-errors",	"command-timeout",
-    "data-timeout",	"upstream-timeout",
-    "shutdown-timeout", "send-mode",
-    "recv-buffer-size", "recv-buffers",
-    "log-level",	"mx-port",
+    "listen",
+    "shards",
+    "hostname",
+    "upstream",
+    "max-message-size",
+    "max-recipients",
+    "max-line-length",
+    "max-data-line-length",
+    "max-sessions",
+    "max-connections-per-ip",
+    "max-errors",
+    "command-timeout",
+    "data-timeout",
+    "upstream-timeout",
+    "shutdown-timeout",
+    "send-mode",
+    "recv-buffer-size",
+    "recv-buffers",
+    "log-level",
+    "mx-port",
+    "max-received-headers",
 };
 
 /* ---- defaults ---- */
