@@ -213,6 +213,41 @@ up_pend_pop(struct upstream *up)
 	return a;
 }
 
+/*
+ * What the message needs that the upstream does not offer, as the reply
+ * its RCPTs get, or NULL (issue 5: refuse in the session rather than fail
+ * after the content). Known once the upstream answered EHLO.
+ */
+static const char *
+up_caps_refusal(const struct upstream *up, const struct smtp_tx *tx)
+{
+	const struct smtp_ehlo_caps *c = &up->caps;
+
+	if (tx->declared_size != 0 && c->size && c->size_max != 0 &&
+	    tx->declared_size > c->size_max)
+		return "552 5.3.4 Message size exceeds the destination's limit";
+	if (tx->smtputf8 && !c->smtputf8) /* RFC 6531 3.2: no downgrade */
+		return "553 5.6.7 The destination does not accept SMTPUTF8 mail";
+	if (tx->body_8bit && !c->eightbitmime) /* RFC 6152 3: we do not convert to 7 bits */
+		return "554 5.6.3 The destination does not accept 8-bit content (8BITMIME)";
+	return NULL;
+}
+
+/* Make a reply of ours look like one the upstream sent (text: one line, no CRLF). */
+static void
+up_local_reply(struct smtp_reply *r, const char *text)
+{
+	enum smtp_reply_status st;
+	char line[SMTP_REPLY_MAX];
+	int n = snprintf(line, sizeof(line), "%s\r\n", text);
+
+	smtp_reply_reset(r);
+	smtp_reply_feed(r, line, (size_t)n, &st);
+	BUG_ON(st != SMTP_REPLY_DONE);
+}
+
+static void up_answer_unsent(struct upstream *up);
+
 /* Send what the session is waiting for, as far as the upstream's state allows. */
 static void
 up_kick(struct upstream *up)
@@ -228,6 +263,16 @@ up_kick(struct upstream *up)
 		return;
 	tx = sess->tx;
 	if (!up->tx_open) {
+		const char *refusal = up_caps_refusal(up, tx);
+
+		if (refusal != NULL && !up->mail_inflight) {
+			/* answered as if MAIL had been refused: the message, not
+			 * the address, is what the destination cannot take */
+			up_local_reply(&up->mail_reply, refusal);
+			up->mail_failed = true;
+			up_answer_unsent(up);
+			return;
+		}
 		if (!up->mail_inflight) {
 			char size[32] = "";
 
