@@ -98,6 +98,7 @@ static const struct config_key config_keys[] = {
     {"srs-domain", CK_HOSTNAME, F(srs_domain), 0, 0},
     {"srs-secret", CK_PATH, F(srs_secret), 0, 0},
     {"srs-max-age", CK_U32, F(srs_max_age), CONFIG_MIN_SRS_MAX_AGE, CONFIG_MAX_SRS_MAX_AGE},
+    {"srs-max-uses", CK_U32, F(srs_max_uses), 1, 1000000},
     {"dns", CK_DNS, 0, 0, 0},
     {"mx-port", CK_U32, F(mx_port), 1, 65535},
 };
@@ -800,6 +801,7 @@ config_defaults(struct config *c)
 	c->recv_buffers = CONFIG_DEFAULT_RECV_BUFFERS;
 	c->log_level = CONFIG_LOG_INFO;
 	c->srs_max_age = CONFIG_DEFAULT_SRS_MAX_AGE;
+	c->srs_max_uses = CONFIG_DEFAULT_SRS_MAX_USES;
 	c->mx_port = CONFIG_DEFAULT_MX_PORT;
 
 	/* gethostname() need not terminate a truncated name: terminate it ourselves. */
@@ -1083,6 +1085,7 @@ config_dump(const struct config *c, FILE *f)
 	if (c->srs_secret[0] != '\0')
 		fprintf(f, "srs-secret %s\n", c->srs_secret);
 	fprintf(f, "srs-max-age %u\n", (unsigned)c->srs_max_age);
+	fprintf(f, "srs-max-uses %u\n", (unsigned)c->srs_max_uses);
 	for (unsigned i = 0; i < c->ndns; i++)
 		fprintf(f, "dns %s\n", c->dns[i]);
 	fprintf(f, "mx-port %u\n", (unsigned)c->mx_port);

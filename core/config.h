@@ -62,7 +62,8 @@
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS  30000u
 #define CONFIG_DEFAULT_RECV_BUFFER_SIZE	    16384u
 #define CONFIG_DEFAULT_RECV_BUFFERS	    1024u
-#define CONFIG_DEFAULT_SRS_MAX_AGE	    3u /* days (issue 5; Mail::SRS says 21) */
+#define CONFIG_DEFAULT_SRS_MAX_AGE	    3u	/* days (issue 5; Mail::SRS says 21) */
+#define CONFIG_DEFAULT_SRS_MAX_USES	    10u /* bounces per SRS address per shard */
 #define CONFIG_DEFAULT_MX_PORT		    25u
 #define CONFIG_DEFAULT_MAX_RECEIVED	    50u /* Postfix's hopcount_limit */
 
@@ -164,6 +165,7 @@ struct config {
 	char srs_domain[CONFIG_MAX_HOSTNAME + 1]; /* srs-domain: our forwarding domain, "" = off */
 	char srs_secret[CONFIG_MAX_PATH];	  /* srs-secret: secrets file, one per line */
 	uint32_t srs_max_age;			  /* srs-max-age: days an SRS0 address is valid */
+	uint32_t srs_max_uses;			  /* srs-max-uses: bounces one address may carry */
 };
 
 /*

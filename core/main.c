@@ -385,7 +385,7 @@ main(int argc, char **argv)
 	if (shards == NULL || joined == NULL)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
-		int ret = shard_init(&shards[i], i, &cfg);
+		int ret = shard_init(&shards[i], i, &cfg, cfg.srs_domain[0] != '\0' ? &srs : NULL);
 
 		if (ret < 0) {
 			fprintf(stderr, "sluice: shard %u: %s\n", i, strerror(-ret));

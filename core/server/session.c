@@ -19,6 +19,7 @@
 #include "core/server/session.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +28,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
+#include "auth/srs.h"
 #include "core/check.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
@@ -498,6 +501,26 @@ cmd_helo(struct session *s, const char *line, const struct smtp_cmd *c)
 	sess_reply(s, "250 CHUNKING");
 }
 
+/*
+ * The reverse path the upstream gets: the sender rewritten with SRS when
+ * SRS is on, so the destination's SPF check sees our domain and its
+ * bounces come back to us. <> stays <>; a sender SRS cannot carry (quoted
+ * local part, address literal, too long) goes as it is, as postsrsd does.
+ */
+static void
+sess_srs_from(struct session *s, struct smtp_tx *tx)
+{
+	ssize_t n;
+
+	tx->up_from = tx->from;
+	if (s->sh->srs == NULL || tx->from[0] == '\0')
+		return;
+	n = srs_forward(s->sh->srs, tx->from, strlen(tx->from), (int64_t)time(NULL), tx->srs_from,
+			sizeof(tx->srs_from));
+	if (n > 0)
+		tx->up_from = tx->srs_from;
+}
+
 static void
 cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
 {
@@ -524,6 +547,7 @@ cmd_mail(struct session *s, const char *line, const struct smtp_cmd *c)
 		return;
 	}
 	span_copy(tx->from, sizeof(tx->from), line, c->path);
+	sess_srs_from(s, tx);
 	tx->smtputf8 = mp.smtputf8;
 	tx->body_8bit = mp.body == SMTP_BODY_8BITMIME;
 	tx->declared_size = mp.has_size ? mp.size : 0;
@@ -687,51 +711,63 @@ sess_route_done(struct session *s)
 		      NULL, rt->answer.text, rt->answer.len);
 }
 
-/* Copy the forward rule's destinations and send each group's first candidate. */
-static void
-sess_route_forward(struct session *s, const struct zone_decision *d)
+/*
+ * Take a buffer of `need` bytes for the RCPT's candidate addresses and
+ * reset the route; false (451 queued) when there is none.
+ */
+static bool
+route_begin(struct session *s, size_t need, const struct zone_decision *d)
 {
-	struct smtp_tx *tx = s->tx;
-	struct rcpt_route *rt = &tx->route;
-	const char *first[ZONE_MAX_GROUPS];
-	bool fallbacks = false;
-	size_t need = 0, off = 0;
-	unsigned n = 0;
+	struct rcpt_route *rt = &s->tx->route;
 
-	for (unsigned g = 0; g < d->ngroups; g++)
-		for (unsigned f = 0; f < d->groups[g].n; f++)
-			need += strlen(d->groups[g].d[f].addr) + 1;
 	BUG_ON(rt->text != NULL || need > UINT16_MAX);
 	rt->text = chunk_get_size(&s->sh->chunks, need);
 	if (rt->text == NULL) {
 		static const char busy[] = "451 4.3.0 Insufficient system resources";
 
 		shard_warn(s->sh, "chunks", "no buffer for a RCPT's destinations");
-		tx->nrejected++;
+		s->tx->nrejected++;
 		sess_reply(s, busy);
 		sess_log_rcpt(s, "forward", "no resources", d, busy, sizeof(busy) - 1);
-		return;
+		return false;
 	}
-	rt->ngroups = (uint8_t)d->ngroups;
+	rt->ngroups = 0;
 	rt->nok = rt->nfailed = rt->nwait = rt->fifo_head = 0;
 	rt->have_answer = false;
-	for (unsigned g = 0; g < d->ngroups; g++) {
-		rt->ncand[g] = (uint8_t)d->groups[g].n;
-		rt->tried[g] = 0;
-		fallbacks |= d->groups[g].n > 1;
-		for (unsigned f = 0; f < d->groups[g].n; f++) {
-			size_t len = strlen(d->groups[g].d[f].addr) + 1;
+	return true;
+}
 
-			rt->cand[g][f] = (uint16_t)off;
-			memcpy(rt->text->data + off, d->groups[g].d[f].addr, len);
-			off += len;
-		}
+/* Add a group of n candidates (addrs[i] NUL-terminated) to the route. */
+static void
+route_add_group(struct rcpt_route *rt, const char *const addrs[], unsigned n, size_t *off)
+{
+	unsigned g = rt->ngroups++;
+
+	rt->ncand[g] = (uint8_t)n;
+	rt->tried[g] = 0;
+	for (unsigned f = 0; f < n; f++) {
+		size_t len = strlen(addrs[f]) + 1;
+
+		rt->cand[g][f] = (uint16_t)*off;
+		memcpy(rt->text->data + *off, addrs[f], len);
+		*off += len;
 	}
-	if (d->unverified != 0)
-		sess_log_rcpt(s, "forward", "unverified destinations left out", d, NULL, 0);
+}
+
+/* Send each group's first candidate upstream (or settle the groups at once). */
+static void
+sess_route_send(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct rcpt_route *rt = &tx->route;
+	const char *first[ZONE_MAX_GROUPS];
+	bool fallbacks = false;
+	unsigned n = 0;
+
 	for (unsigned g = 0; g < rt->ngroups; g++) {
 		const char *addr = route_candidate(tx, g);
 
+		fallbacks |= rt->ncand[g] > 1;
 		if (addr != NULL)
 			first[n++] = addr;
 	}
@@ -749,6 +785,101 @@ sess_route_forward(struct session *s, const struct zone_decision *d)
 	up_rcpts(s->up, first, n, !fallbacks && sess_data_follows(s));
 }
 
+/* A forward rule: its destination groups become the route. */
+static void
+sess_route_forward(struct session *s, const struct zone_decision *d)
+{
+	size_t need = 0, off = 0;
+
+	for (unsigned g = 0; g < d->ngroups; g++)
+		for (unsigned f = 0; f < d->groups[g].n; f++)
+			need += strlen(d->groups[g].d[f].addr) + 1;
+	if (!route_begin(s, need, d))
+		return;
+	for (unsigned g = 0; g < d->ngroups; g++) {
+		const char *addrs[ZONE_MAX_FALLBACKS];
+
+		for (unsigned f = 0; f < d->groups[g].n; f++)
+			addrs[f] = d->groups[g].d[f].addr;
+		route_add_group(&s->tx->route, addrs, d->groups[g].n, &off);
+	}
+	if (d->unverified != 0)
+		sess_log_rcpt(s, "forward", "unverified destinations left out", d, NULL, 0);
+	sess_route_send(s);
+}
+
+/*
+ * Count one bounce through SRS address addr on this shard; false once it
+ * has carried srs-max-uses within its window (issue 5: a valid SRS address
+ * must not become a relay for whoever saw it). Direct-mapped: a colliding
+ * address takes the slot over, so the bound holds per address as long as
+ * the table is not flooded with other genuine SRS addresses.
+ */
+static bool
+sess_srs_use(struct session *s, const char *addr, int64_t now)
+{
+	struct shard *sh = s->sh;
+	char low[SESS_MAX_PATH];
+	size_t n = strlen(addr);
+	uint32_t today = (uint32_t)(now / 86400);
+	struct shard_srs_use *u;
+	uint64_t key;
+
+	for (size_t i = 0; i < n && i < sizeof(low); i++)
+		low[i] = (char)tolower((unsigned char)addr[i]);
+	key = XXH3_64bits(low, n < sizeof(low) ? n : sizeof(low)) | 1; /* never 0 (free) */
+	u = &sh->srs_uses[key % SHARD_SRS_USES];
+	if (u->key != key || u->until_day < today) {
+		u->key = key;
+		u->count = 0;
+		u->until_day = today + sh->cfg->srs_max_age;
+	}
+	if (u->count >= sh->cfg->srs_max_uses)
+		return false;
+	u->count++;
+	return true;
+}
+
+/*
+ * RCPT to an SRS address of ours: a bounce on its way back to the sender
+ * whose address we rewrote. Only null-sender mail may take that path, a
+ * bounded number of times; forged and expired addresses are refused
+ * 550 5.7.1. false when the address is not an SRS address of ours.
+ */
+static bool
+sess_route_srs(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char orig[SRS_ADDR_BUF];
+	int64_t now = (int64_t)time(NULL);
+	enum srs_status st =
+	    srs_reverse(s->sh->srs, tx->rcpt, strlen(tx->rcpt), now, orig, sizeof(orig));
+	const char *reply = NULL, *const addrs[1] = {orig};
+	size_t off = 0;
+
+	if (st == SRS_NOT_SRS)
+		return false;
+	if (st == SRS_EXPIRED)
+		reply = "550 5.7.1 This bounce address has expired";
+	else if (st != SRS_OK)
+		reply = "550 5.7.1 Invalid bounce address"; /* forged or malformed */
+	else if (tx->from[0] != '\0')
+		reply = "550 5.7.1 This address takes bounces (null sender) only";
+	else if (!sess_srs_use(s, tx->rcpt, now))
+		reply = "550 5.7.1 Too many bounces to this address";
+	if (reply != NULL) {
+		tx->nrejected++;
+		sess_reply(s, reply);
+		sess_log_rcpt(s, "srs-bounce", srs_status_text(st), NULL, reply, strlen(reply));
+		return true;
+	}
+	if (route_begin(s, strlen(orig) + 1, NULL)) {
+		route_add_group(&tx->route, addrs, 1, &off);
+		sess_route_send(s);
+	}
+	return true;
+}
+
 /* Decide for tx->rcpt with the transaction's zone table, and act on it. */
 static void
 sess_route(struct session *s)
@@ -756,6 +887,8 @@ sess_route(struct session *s)
 	struct smtp_tx *tx = s->tx;
 	struct zone_decision *d = s->sh->decision;
 
+	if (s->sh->srs != NULL && sess_route_srs(s))
+		return;
 	zone_lookup(tx->zones.table, tx->rcpt, strlen(tx->rcpt), d);
 	switch (d->action) {
 	case ZONE_FORWARD:

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth/srs.h"
 #include "core/chunk.h"
 #include "core/spool.h"
 #include "core/server/zonectl.h"
@@ -105,6 +106,8 @@ struct smtp_tx {
 	bool up_lost;		      /* the upstream dropped with RCPTs of this tx */
 	uint64_t declared_size;	      /* MAIL SIZE=, 0 if absent */
 	char from[SESS_MAX_PATH];     /* reverse-path without <>, NUL-terminated */
+	char srs_from[SRS_ADDR_BUF];  /* from rewritten with SRS, when it was */
+	const char *up_from;	      /* what the upstream gets: from or srs_from */
 	char rcpt[SESS_MAX_PATH];     /* the RCPT being routed now */
 	char rcpts[SESS_ENV_LOG_MAX]; /* accepted recipients for the log, NUL-separated */
 	uint32_t rcpts_len;	      /* bytes used in rcpts */

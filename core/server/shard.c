@@ -264,7 +264,7 @@ shard_dns_init(struct shard *sh)
 }
 
 int
-shard_init(struct shard *sh, unsigned id, const struct config *cfg)
+shard_init(struct shard *sh, unsigned id, const struct config *cfg, const struct srs *srs)
 {
 	size_t chunk =
 	    cfg->recv_buffer_size > SHARD_CHUNK_MIN ? cfg->recv_buffer_size : SHARD_CHUNK_MIN;
@@ -317,6 +317,9 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg)
 	if (sh->decision == NULL)
 		return -ENOMEM;
 	zonectl_reader_init(&sh->zone_reader);
+	sh->srs = srs;
+	if (srs != NULL && (sh->srs_uses = calloc(SHARD_SRS_USES, sizeof(*sh->srs_uses))) == NULL)
+		return -ENOMEM;
 	if ((ret = shard_dns_init(sh)) < 0)
 		return ret;
 	/* stuffing can add a dot per line: worst case 3 octets become 4 */
@@ -363,6 +366,8 @@ shard_fini(struct shard *sh)
 	spool_pool_fini(&sh->spools);
 	free(sh->decision);
 	sh->decision = NULL;
+	free(sh->srs_uses);
+	sh->srs_uses = NULL;
 	if (sh->dns_io.watch != NULL) {
 		nexthop_fini(&sh->nexthop);
 		dns_fini(&sh->dns);

@@ -34,6 +34,7 @@
 #include "core/pool.h"
 #include "core/server/nexthop.h"
 #include "core/server/zonectl.h"
+#include "auth/srs.h"
 #include "core/spool.h"
 #include "core/timer.h"
 
@@ -45,6 +46,15 @@
 #define SHARD_DNS_FDS                                                                              \
 	16 /* resolver sockets watched at once (c-ares: a                                          \
 	      UDP and a TCP socket per server at most) */
+
+#define SHARD_SRS_USES 4096 /* SRS addresses whose bounces are counted (direct-mapped) */
+
+/* Bounces seen through one SRS address (srs-max-uses). */
+struct shard_srs_use {
+	uint64_t key;	    /* XXH3 of the lowercased address; 0 = free */
+	uint32_t count;	    /* bounces accepted through it */
+	uint32_t until_day; /* unix day after which the count is forgotten */
+};
 
 /* One resolver socket core/dns asked the shard to poll. */
 struct shard_dns_watch {
@@ -72,6 +82,8 @@ struct shard {
 	unsigned id;			/* 0..nshards-1 */
 	int cpu;			/* CPU to pin to; -1 = do not pin */
 	const struct config *cfg;	/* borrowed: lives as long as the process */
+	const struct srs *srs;		/* borrowed, read-only; NULL when SRS is off */
+	struct shard_srs_use *srs_uses; /* owned: SHARD_SRS_USES of them, when srs */
 	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN when available */
 	struct io_uring_buf_ring *br;	/* provided-buffer ring, group 0 */
 	char *br_mem;			/* owned: recv_buffers * recv_buffer_size bytes */
@@ -119,7 +131,7 @@ struct shard {
  * Start-up only (may allocate, may fail with a message on stderr).
  * Returns 0 or a negative errno.
  */
-int shard_init(struct shard *sh, unsigned id, const struct config *cfg);
+int shard_init(struct shard *sh, unsigned id, const struct config *cfg, const struct srs *srs);
 
 /* Release what shard_init() acquired. The loop must have ended. */
 void shard_fini(struct shard *sh);

@@ -279,7 +279,7 @@ up_kick(struct upstream *up)
 			if (tx->declared_size != 0 && up->caps.size)
 				snprintf(size, sizeof(size), " SIZE=%llu",
 					 (unsigned long long)tx->declared_size);
-			up_queue(up, EXP_MAIL, "MAIL FROM:<%s>%s%s%s", tx->from, size,
+			up_queue(up, EXP_MAIL, "MAIL FROM:<%s>%s%s%s", tx->up_from, size,
 				 tx->body_8bit && up->caps.eightbitmime ? " BODY=8BITMIME" : "",
 				 tx->smtputf8 && up->caps.smtputf8 ? " SMTPUTF8" : "");
 			up->mail_inflight = true;

@@ -491,3 +491,24 @@ e2e_xxh64_file()
 {
 	python3 "$E2E_LIB_DIR/smtpscript.py" --ledger-line "$1"
 }
+
+# e2e_msrs DOMAIN forward|reverse ADDRESS...: Mail::SRS (Guarded, MaxAge 3) for our
+# forwarding DOMAIN with the secrets in $SECRETS (default ./secrets), one result per
+# line ("ERROR: ..." when it refuses); T=UNIXTIME fakes its clock. Errors go to
+# msrs.err.
+e2e_msrs()
+{
+	local domain=$1
+	shift
+	SECRETS=${SECRETS:-secrets} T=${T:-} DOMAIN=$domain perl -e '
+		BEGIN { my $t = $ENV{T}; *CORE::GLOBAL::time = sub { length $t ? $t : CORE::time() } }
+		use Mail::SRS;
+		open(my $f, "<", $ENV{SECRETS}) or die "$ENV{SECRETS}: $!";
+		chomp(my @secrets = <$f>);
+		my $srs = Mail::SRS->new(Secret => \@secrets, MaxAge => 3);
+		my $op = shift;
+		for my $a (@ARGV) {
+			my $r = eval { $srs->$op($a, $ENV{DOMAIN}) };
+			if (defined $r) { print "$r\n" } else { $@ =~ s/ at \/.*//s; print "ERROR: $@\n" }
+		}' "$@" 2>>msrs.err
+}

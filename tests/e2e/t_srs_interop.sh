@@ -48,17 +48,7 @@ sl()
 # result or "ERROR: reason".
 msrs()
 {
-	SECRETS=${SECRETS:-secrets} T=${T:-} perl -e '
-		BEGIN { my $t = $ENV{T}; *CORE::GLOBAL::time = sub { length $t ? $t : CORE::time() } }
-		use Mail::SRS;
-		open(my $f, "<", $ENV{SECRETS}) or die "$ENV{SECRETS}: $!";
-		chomp(my @secrets = <$f>);
-		my $srs = Mail::SRS->new(Secret => \@secrets, MaxAge => 3);
-		my $op = shift;
-		for my $a (@ARGV) {
-			my $r = eval { $srs->$op($a, "'"$DOMAIN"'") };
-			if (defined $r) { print "$r\n" } else { $@ =~ s/ at \/.*//s; print "ERROR: $@\n" }
-		}' "$@" 2>>msrs.err
+	e2e_msrs "$DOMAIN" "$@"
 }
 
 # psrs PORT ADDRESS...: ask postsrsd's tcp_table on 127.0.0.1:PORT ("get ADDRESS",

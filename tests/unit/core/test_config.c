@@ -143,6 +143,7 @@ static const char *const all_keys[] = {
     "log-level",
     "mx-port",
     "max-received-headers",
+    "srs-max-uses",
 };
 
 /* ---- defaults ---- */
