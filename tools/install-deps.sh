@@ -10,7 +10,10 @@ set -eu
 
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
 libjemalloc-dev libxxhash-dev libck-dev libidn2-dev libcriterion-dev \
-swaks postfix python3 iproute2 procps libmail-srs-perl postsrsd nsd"
+swaks postfix python3 iproute2 procps libmail-srs-perl postsrsd nsd \
+openssl libnet-ssleay-perl"
+# openssl makes the TLS tests' throw-away PKI (tests/support/gen-test-pki.sh);
+# swaks speaks TLS (--tls) only with Net::SSLeay (libnet-ssleay-perl).
 
 missing=""
 for p in $PKGS; do

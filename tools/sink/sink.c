@@ -18,6 +18,14 @@
  * CRLF.CRLF only) into tool_msg (ledger hash); nothing of a message is kept
  * unless --dump asks for it. BDAT (RFC 3030) chunks go to tool_msg as is.
  *
+ * STARTTLS (RFC 3207, with --tls-cert/--tls-key): the 220 goes out in
+ * plaintext; once it is sent and no plain recv is in flight the connection
+ * switches for good. From then on recv lands ciphertext in crx, core/tls
+ * decrypts it into rbuf, and replies are encrypted from obuf into core/tls's
+ * output buffer, which the one send carries. The pump and the command code
+ * are the same in both modes: TLS costs the plain path one branch per I/O,
+ * no copy.
+ *
  * Decisions: plain IORING_OP_RECV into a per-connection buffer rather than a
  * provided-buffer ring (liburing 2.3 lacks the helper, and for a test tool a
  * 16 KiB buffer per connection, grown to --rbuf-size once DATA starts, is
@@ -47,6 +55,7 @@
 #include <liburing.h>
 
 #include "core/check.h"
+#include "core/tls.h"
 #include "tools/common/tool_data.h"
 #include "tools/common/tool_ledger.h"
 #include "tools/common/tool_loop.h"
@@ -58,6 +67,7 @@
 #define SINK_OUT_CAP	    8192  /* reply buffer per connection */
 #define SINK_OUT_RESERVE    1200  /* room one reply may need; the pump waits below it */
 #define SINK_MAX_REPLY_TEXT 512	  /* --rcpt-reply / --data-reply text limit */
+#define SINK_CRX_CAP	    65536 /* received ciphertext per TLS connection */
 
 enum sink_op {
 	OP_ACCEPT = 1,	 /* multishot accept on the listener */
@@ -82,6 +92,7 @@ struct sink_opts {
 	const char *hostname;		     /* name in the greeting and EHLO */
 	const char *rcpt_reply;		     /* --rcpt-reply "CODE TEXT"; NULL = 250 */
 	const char *data_reply;		     /* --data-reply "CODE TEXT"; NULL = 250 */
+	const char *tls_cert, *tls_key;	     /* --tls-cert, --tls-key; NULL = no STARTTLS */
 	uint64_t every;			     /* faults hit every Nth transaction; >= 1 */
 	uint64_t delay_ms;		     /* wait before each end-of-data reply */
 	int64_t disconnect_at;		     /* DATA bytes before closing; -1 = off */
@@ -95,16 +106,22 @@ struct sink_opts {
 };
 
 struct sink_conn {
-	int fd;			 /* owned; closed when the slot is freed */
-	uint32_t slot;		 /* index in sink.conns */
-	unsigned inflight;	 /* SQEs submitted and not completed */
-	bool closing;		 /* no new ops; freed when inflight == 0 */
-	bool recv_armed;	 /* a recv into rbuf + rlen is in flight: rbuf must not move */
-	bool send_armed;	 /* a send of obuf[0..osending) is in flight */
-	bool eom_pending;	 /* end-of-data reply waits for OP_TIMER; input paused */
-	bool stalled;		 /* --stall-in-data hit: never read again */
-	bool quit;		 /* QUIT answered: close once obuf is sent */
-	bool skip_line;		 /* discarding the rest of an overlong command line */
+	int fd;		   /* owned; closed when the slot is freed */
+	uint32_t slot;	   /* index in sink.conns */
+	unsigned inflight; /* SQEs submitted and not completed */
+	bool closing;	   /* no new ops; freed when inflight == 0 */
+	bool recv_armed;   /* a recv is in flight, into rbuf + rlen (plain: rbuf must not
+			      move) or crx + crlen (TLS) */
+	bool send_armed;   /* a send of obuf[0..osending) (plain) or tls_out() (TLS) is in flight */
+	bool eom_pending;  /* end-of-data reply waits for OP_TIMER; input paused */
+	bool stalled;	   /* --stall-in-data hit: never read again */
+	bool quit;	   /* QUIT answered: close once the replies are sent */
+	bool skip_line;	   /* discarding the rest of an overlong command line */
+	bool starttls;	   /* 220 to STARTTLS queued: input paused until tls_start() */
+	bool tls_bye;	   /* TLS: close_notify queued after the 221 */
+	struct tls_conn *tls;	 /* owned; non-NULL once switched to TLS (rbuf: plaintext) */
+	char *crx;		 /* owned, TLS only; received ciphertext */
+	size_t crlen, croff;	 /* crx[croff..crlen) not yet fed to tls; <= SINK_CRX_CAP */
 	enum sink_state st;	 /* see enum */
 	char *rbuf;		 /* owned; input bytes, rbuf[roff..rlen) not yet processed */
 	size_t rcap, rlen, roff; /* capacity and fill of rbuf; roff <= rlen <= rcap */
@@ -143,10 +160,12 @@ struct sink {
 	uint32_t *free_slots;		   /* stack of free slot numbers */
 	uint32_t nfree;			   /* entries in free_slots */
 	struct tool_ledger ledger;	   /* --ledger */
+	struct tls_ctx *tls;		   /* owned; server context, NULL without --tls-cert */
 	uint64_t txseq;			   /* last transaction number handed out */
 	uint64_t sessions, messages;	   /* summary counters */
 	uint64_t accepted, rejected;	   /* summary counters: end-of-data replies */
 	uint64_t bytes;			   /* content bytes of accepted messages */
+	uint64_t tls_sessions;		   /* summary counter: completed TLS handshakes */
 	uint64_t stale;			   /* CQEs for a reused slot (should stay 0) */
 	bool stop;			   /* signal seen: leave the loop */
 };
@@ -187,6 +206,10 @@ conn_free(struct sink *s, struct sink_conn *c)
 	uint32_t slot = c->slot;
 
 	close(c->fd);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	free(c->crx);
+	c->crx = NULL;
 	free(c->rbuf);
 	c->rbuf = NULL;
 	free(c->dump);
@@ -304,6 +327,8 @@ reply_ehlo(const struct sink *s, struct sink_conn *c)
 	}
 	if (s->o.eightbit)
 		caps[n++] = "8BITMIME";
+	if (s->tls != NULL && c->tls == NULL)
+		caps[n++] = "STARTTLS"; /* RFC 3207 4.2: not again once under TLS */
 	if (s->o.smtputf8)
 		caps[n++] = "SMTPUTF8";
 	if (s->o.enhanced)
@@ -318,12 +343,124 @@ reply_ehlo(const struct sink *s, struct sink_conn *c)
 	}
 }
 
+/* ---------------------------------------------------------------- TLS */
+
+/*
+ * Encrypt queued replies (after the 221, a close_notify) and send what
+ * core/tls holds. obuf is free again at once: the send carries tls's copy.
+ */
+static void
+tls_flush(struct sink *s, struct sink_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	const void *p;
+	size_t len;
+
+	if (c->olen > 0 && tls_is_done(c->tls)) {
+		ssize_t n = tls_write(c->tls, c->obuf, c->olen);
+
+		if (n < 0) {
+			warnx(s, "TLS write: %s", tls_error(c->tls));
+			conn_close(c);
+			return;
+		}
+		memmove(c->obuf, c->obuf + n, c->olen - (size_t)n);
+		c->olen -= (size_t)n;
+	}
+	if (c->quit && c->olen == 0 && !c->tls_bye) {
+		c->tls_bye = true;
+		(void)tls_close(c->tls); /* after a failure there is nothing to say */
+	}
+	len = tls_out(c->tls, &p);
+	if (c->send_armed || len == 0)
+		return;
+	sqe = conn_sqe(s, c, OP_SEND);
+	io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
+	c->send_armed = true;
+}
+
+/*
+ * Switch c to TLS once the 220 to STARTTLS is on the wire and no plain recv
+ * is in flight. Bytes such a recv brought arrived after the 220 was queued:
+ * they are the client's first ciphertext (or injected plaintext, which then
+ * fails the handshake, as it should).
+ */
+static void
+tls_start(struct sink *s, struct sink_conn *c)
+{
+	size_t n = c->rlen - c->roff;
+
+	if (c->send_armed || c->olen > 0 || c->recv_armed)
+		return;
+	c->starttls = false;
+	if (n > SINK_CRX_CAP) {
+		warnx(s, "STARTTLS: %zu bytes before the handshake, closing", n);
+		conn_close(c);
+		return;
+	}
+	c->crx = malloc(SINK_CRX_CAP);
+	if (c->crx != NULL)
+		c->tls = tls_conn_new(s->tls, NULL, TLS_POLICY_OPPORTUNISTIC);
+	if (c->tls == NULL) {
+		warnx(s, "STARTTLS: out of memory");
+		conn_close(c);
+		return;
+	}
+	memcpy(c->crx, c->rbuf + c->roff, n);
+	c->crlen = n;
+	c->roff = c->rlen = 0;
+}
+
+/*
+ * Feed received ciphertext to core/tls, finish the handshake, decrypt into
+ * rbuf while it has room. Returns true if plaintext was added. May close c.
+ */
+static bool
+tls_rx(struct sink *s, struct sink_conn *c)
+{
+	size_t before = c->rlen;
+
+	/* bounded: each round feeds ciphertext, adds plaintext or ends the handshake */
+	while (!c->closing && c->rlen < c->rcap) {
+		size_t fed = tls_feed(c->tls, c->crx + c->croff, c->crlen - c->croff);
+		ssize_t n;
+
+		c->croff += fed;
+		if (c->croff == c->crlen)
+			c->croff = c->crlen = 0;
+		if (!tls_is_done(c->tls)) {
+			n = tls_handshake(c->tls);
+			s->tls_sessions += n == 0;
+		} else {
+			n = tls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen);
+			c->rlen += n > 0 ? (size_t)n : 0;
+			if (n == 0)
+				conn_close(c); /* close_notify */
+		}
+		if (n >= 0 || (n == -EAGAIN && fed > 0))
+			continue;
+		if (n != -EAGAIN) {
+			warnx(s, "TLS%s: %s", tls_is_done(c->tls) ? "" : " handshake",
+			      tls_error(c->tls));
+			conn_close(c);
+		}
+		break;
+	}
+	return c->rlen > before;
+}
+
 static void
 conn_flush(struct sink *s, struct sink_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->send_armed || c->olen == 0 || c->closing)
+	if (c->closing)
+		return;
+	if (c->tls != NULL) {
+		tls_flush(s, c);
+		return;
+	}
+	if (c->send_armed || c->olen == 0)
 		return;
 	sqe = conn_sqe(s, c, OP_SEND);
 	io_uring_prep_send(sqe, c->fd, c->obuf, c->olen, MSG_NOSIGNAL);
@@ -558,13 +695,20 @@ cmd_rcpt(struct sink *s, struct sink_conn *c, const char *p, size_t n)
 	reply(s, c, 250, "2.1.5", "Ok");
 }
 
+/* rbuf is ours unless a plain recv fills it (under TLS, recv fills crx). */
+static bool
+rbuf_busy(const struct sink_conn *c)
+{
+	return c->recv_armed && c->tls == NULL;
+}
+
 /* Grow rbuf for message content; only while no recv targets it. */
 static void
 rbuf_grow(struct sink *s, struct sink_conn *c)
 {
 	char *b;
 
-	if (c->recv_armed || c->rcap >= s->o.rbuf_size)
+	if (rbuf_busy(c) || c->rcap >= s->o.rbuf_size)
 		return;
 	b = realloc(c->rbuf, s->o.rbuf_size);
 	if (b == NULL)
@@ -619,6 +763,25 @@ cmd_bdat(struct sink *s, struct sink_conn *c, const char *p, size_t n)
 	c->st = SINK_BDAT;
 }
 
+static void
+cmd_starttls(const struct sink *s, struct sink_conn *c, size_t n)
+{
+	if (n != 8) {
+		reply(s, c, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (c->tls != NULL) {
+		reply(s, c, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	reply(s, c, 220, "2.0.0", "Ready to start TLS");
+	c->starttls = true;
+	/* RFC 3207 5: commands pipelined after STARTTLS were sent in plaintext and
+	 * must not count as said under TLS (the CVE-2011-0411 injection) */
+	c->roff = c->rlen;
+	tx_reset(c); /* RFC 3207 4.2: forget what the client said before */
+}
+
 /* One command line, CRLF removed. */
 static void
 command(struct sink *s, struct sink_conn *c, const char *p, size_t n)
@@ -642,6 +805,8 @@ command(struct sink *s, struct sink_conn *c, const char *p, size_t n)
 		reply(s, c, 250, "2.0.0", "Ok");
 	} else if (verb_is(p, n, "NOOP")) {
 		reply(s, c, 250, "2.0.0", "Ok");
+	} else if (verb_is(p, n, "STARTTLS") && s->tls != NULL) {
+		cmd_starttls(s, c, n);
 	} else if (verb_is(p, n, "QUIT")) {
 		reply(s, c, 221, "2.0.0", "Bye");
 		c->quit = true;
@@ -766,18 +931,13 @@ pump_content(struct sink *s, struct sink_conn *c)
 	return true;
 }
 
-/*
- * Process buffered input, send replies, re-arm recv. Called (through
- * conn_settle) after every event on c. Never frees c; may mark it closing.
- */
+/* Answer the commands and take the content buffered in rbuf while there is room. */
 static void
-sink_pump(struct sink *s, struct sink_conn *c)
+pump_input(struct sink *s, struct sink_conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	/* bounded: every step consumes input or changes state, else it stops */
 	for (unsigned steps = 0; steps < 1000000; steps++) {
-		if (c->closing || c->eom_pending || c->stalled || c->quit)
+		if (c->closing || c->eom_pending || c->stalled || c->quit || c->starttls)
 			break;
 		if (c->olen > sizeof(c->obuf) - SINK_OUT_RESERVE)
 			break; /* replies back up: wait for the send */
@@ -788,26 +948,80 @@ sink_pump(struct sink *s, struct sink_conn *c)
 			break;
 		}
 	}
-	if (c->closing)
+}
+
+/* Drop processed input from rbuf and grow it for message content, unless a recv fills it. */
+static void
+rbuf_tidy(struct sink *s, struct sink_conn *c)
+{
+	if (rbuf_busy(c))
 		return;
-	if (!c->recv_armed) {
-		if (c->roff == c->rlen) {
-			c->roff = c->rlen = 0;
-		} else if (c->roff > 0 && c->rcap - c->rlen < SINK_MAX_LINE) {
-			memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-			c->rlen -= c->roff;
-			c->roff = 0;
-		}
-		if (c->st != SINK_CMD)
-			rbuf_grow(s, c);
+	if (c->roff == c->rlen) {
+		c->roff = c->rlen = 0;
+	} else if (c->roff > 0 && c->rcap - c->rlen < SINK_MAX_LINE) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
 	}
-	conn_flush(s, c);
-	if (!c->recv_armed && !c->stalled && !c->quit && c->rlen < c->rcap) {
+	if (c->st != SINK_CMD)
+		rbuf_grow(s, c);
+}
+
+/* Receive into crx (TLS) or rbuf (plain) while there is room and reading makes sense. */
+static void
+arm_recv(struct sink *s, struct sink_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_armed || c->stalled || c->quit || c->starttls)
+		return;
+	if (c->tls != NULL) {
+		memmove(c->crx, c->crx + c->croff, c->crlen - c->croff);
+		c->crlen -= c->croff;
+		c->croff = 0;
+		if (c->crlen == SINK_CRX_CAP)
+			return;
+		sqe = conn_sqe(s, c, OP_RECV);
+		io_uring_prep_recv(sqe, c->fd, c->crx + c->crlen, SINK_CRX_CAP - c->crlen, 0);
+	} else {
+		if (c->rlen >= c->rcap)
+			return;
 		sqe = conn_sqe(s, c, OP_RECV);
 		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-		c->recv_armed = true;
 	}
-	if (c->quit && !c->send_armed && c->olen == 0)
+	c->recv_armed = true;
+}
+
+/* Every reply (and, under TLS, every record) has been sent. */
+static bool
+out_drained(const struct sink_conn *c)
+{
+	const void *p;
+
+	return !c->send_armed && c->olen == 0 && (c->tls == NULL || tls_out(c->tls, &p) == 0);
+}
+
+/*
+ * Process buffered input, send replies, re-arm recv. Called (through
+ * conn_settle) after every event on c. Never frees c; may mark it closing.
+ * Under TLS, plaintext is decrypted into rbuf as the pump makes room.
+ */
+static void
+sink_pump(struct sink *s, struct sink_conn *c)
+{
+	if (c->starttls)
+		tls_start(s, c);
+	do {
+		pump_input(s, c);
+		if (c->closing)
+			return;
+		rbuf_tidy(s, c);
+	} while (c->tls != NULL && tls_rx(s, c));
+	if (c->closing)
+		return;
+	conn_flush(s, c);
+	arm_recv(s, c);
+	if (c->quit && out_drained(c))
 		conn_close(c);
 }
 
@@ -834,12 +1048,19 @@ on_conn_cqe(struct sink *s, const struct io_uring_cqe *cqe)
 			conn_close(c); /* peer closed, reset, or our shutdown */
 			break;
 		}
-		c->rlen += (size_t)cqe->res;
+		if (c->tls != NULL)
+			c->crlen += (size_t)cqe->res;
+		else
+			c->rlen += (size_t)cqe->res;
 		break;
 	case OP_SEND:
 		c->send_armed = false;
 		if (cqe->res < 0) {
 			conn_close(c);
+			break;
+		}
+		if (c->tls != NULL) {
+			tls_out_consumed(c->tls, (size_t)cqe->res);
 			break;
 		}
 		memmove(c->obuf, c->obuf + cqe->res, c->olen - (size_t)cqe->res);
@@ -925,25 +1146,29 @@ on_cqe(struct sink *s, const struct io_uring_cqe *cqe)
 static void
 usage(FILE *f)
 {
-	fputs("usage: sluice-sink [options] ADDR:PORT\n"
-	      "  --dump DIR               keep accepted messages as DIR/<n>.eml\n"
-	      "  --ledger FILE            one 'MESSAGE-ID XXH64 SIZE' line per accepted message\n"
-	      "  --pidfile FILE           write the pid once listening\n"
-	      "  --rcpt-reply 'CODE TEXT' reply to RCPT with this (faulted messages)\n"
-	      "  --data-reply 'CODE TEXT' reply to end of data with this (faulted messages)\n"
-	      "  --every N                faults hit every Nth transaction (default 1 = all)\n"
-	      "  --delay-ms N             wait N ms before each end-of-data reply\n"
-	      "  --disconnect-in-data B   close after B bytes of message content\n"
-	      "  --stall-in-data B        stop reading after B bytes of message content\n"
-	      "  --no-pipelining --no-chunking --no-8bitmime --no-smtputf8 --no-size\n"
-	      "  --no-enhancedstatuscodes capabilities to leave out of the EHLO reply\n"
-	      "  --size N                 SIZE to advertise and enforce (default 0 = none)\n"
-	      "  --hostname NAME          name in greeting and EHLO (default sink.sluice.test)\n"
-	      "  --rbuf-size SIZE         receive buffer during DATA (default 1M)\n"
-	      "  --max-conns N            concurrent connections (default 65536)\n"
-	      "  --quiet                  no diagnostics on stderr\n"
-	      "SIGTERM/SIGINT print 'sink: sessions=N messages=N accepted=N rejected=N bytes=N'\n",
-	      f);
+	fputs(
+	    "usage: sluice-sink [options] ADDR:PORT\n"
+	    "  --dump DIR               keep accepted messages as DIR/<n>.eml\n"
+	    "  --ledger FILE            one 'MESSAGE-ID XXH64 SIZE' line per accepted message\n"
+	    "  --pidfile FILE           write the pid once listening\n"
+	    "  --rcpt-reply 'CODE TEXT' reply to RCPT with this (faulted messages)\n"
+	    "  --data-reply 'CODE TEXT' reply to end of data with this (faulted messages)\n"
+	    "  --every N                faults hit every Nth transaction (default 1 = all)\n"
+	    "  --delay-ms N             wait N ms before each end-of-data reply\n"
+	    "  --disconnect-in-data B   close after B bytes of message content\n"
+	    "  --stall-in-data B        stop reading after B bytes of message content\n"
+	    "  --no-pipelining --no-chunking --no-8bitmime --no-smtputf8 --no-size\n"
+	    "  --no-enhancedstatuscodes capabilities to leave out of the EHLO reply\n"
+	    "  --size N                 SIZE to advertise and enforce (default 0 = none)\n"
+	    "  --hostname NAME          name in greeting and EHLO (default sink.sluice.test)\n"
+	    "  --rbuf-size SIZE         receive buffer during DATA (default 1M)\n"
+	    "  --max-conns N            concurrent connections (default 65536)\n"
+	    "  --tls-cert FILE --tls-key FILE\n"
+	    "                           offer STARTTLS with this certificate chain and key (PEM)\n"
+	    "  --quiet                  no diagnostics on stderr\n"
+	    "SIGTERM/SIGINT print 'sink: sessions=N messages=N accepted=N rejected=N bytes=N "
+	    "tls=N'\n",
+	    f);
 }
 
 enum {
@@ -967,6 +1192,8 @@ enum {
 	O_RBUF,
 	O_MAXCONNS,
 	O_QUIET,
+	O_TLS_CERT,
+	O_TLS_KEY,
 	O_HELP,
 };
 
@@ -991,6 +1218,8 @@ static const struct option long_opts[] = {
     {"rbuf-size", required_argument, NULL, O_RBUF},
     {"max-conns", required_argument, NULL, O_MAXCONNS},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -1102,6 +1331,12 @@ parse_args(struct sink_opts *o, int argc, char **argv, const char **addr)
 		case O_QUIET:
 			o->quiet = true;
 			break;
+		case O_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->tls_key = optarg;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -1115,6 +1350,9 @@ parse_args(struct sink_opts *o, int argc, char **argv, const char **addr)
 		usage(stderr);
 		exit(2);
 	}
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+		die_usage("--tls-cert and --tls-key go together",
+			  o->tls_cert ? o->tls_cert : o->tls_key);
 	*addr = argv[optind];
 }
 
@@ -1166,6 +1404,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sink s; /* large; one per process */
+	char errbuf[256];
 	const char *addr;
 	int rc;
 
@@ -1187,6 +1426,11 @@ main(int argc, char **argv)
 	}
 	if (s.o.dump_dir != NULL && mkdir(s.o.dump_dir, 0755) != 0 && errno != EEXIST) {
 		fprintf(stderr, "sluice-sink: %s: %s\n", s.o.dump_dir, strerror(errno));
+		return 1;
+	}
+	if (s.o.tls_cert != NULL && (s.tls = tls_server_ctx_new(s.o.tls_cert, s.o.tls_key, errbuf,
+								sizeof(errbuf))) == NULL) {
+		fprintf(stderr, "sluice-sink: %s\n", errbuf);
 		return 1;
 	}
 	s.sfd = tool_loop_signalfd();
@@ -1229,8 +1473,8 @@ main(int argc, char **argv)
 		io_uring_cq_advance(&s.ring, n);
 	}
 	printf("sink: sessions=%" PRIu64 " messages=%" PRIu64 " accepted=%" PRIu64
-	       " rejected=%" PRIu64 " bytes=%" PRIu64 "\n",
-	       s.sessions, s.messages, s.accepted, s.rejected, s.bytes);
+	       " rejected=%" PRIu64 " bytes=%" PRIu64 " tls=%" PRIu64 "\n",
+	       s.sessions, s.messages, s.accepted, s.rejected, s.bytes, s.tls_sessions);
 	fflush(stdout);
 	if (s.stale > 0)
 		warnx(&s, "%" PRIu64 " stale completions", s.stale);
