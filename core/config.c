@@ -52,6 +52,7 @@ enum config_kind {
 	CK_SIZE,      /* SIZE into a uint64_t, bytes */
 	CK_DURATION,  /* DUR into a uint64_t, milliseconds */
 	CK_SEND_MODE, /* copy|zerocopy */
+	CK_TLS,	      /* none|opportunistic|verify */
 	CK_LOG_LEVEL, /* error|warn|info|debug */
 	CK_PATH,      /* a file name, stored as given */
 };
@@ -89,6 +90,8 @@ static const struct config_key config_keys[] = {
      CONFIG_MAX_TIMEOUT_MS},
     {"shutdown-timeout", CK_DURATION, F(shutdown_timeout_ms), 0, CONFIG_MAX_SHUTDOWN_TIMEOUT_MS},
     {"send-mode", CK_SEND_MODE, 0, 0, 0},
+    {"upstream-tls", CK_TLS, 0, 0, 0},
+    {"ca-file", CK_PATH, F(ca_file), 0, 0},
     {"recv-buffer-size", CK_SIZE, F(recv_buffer_size), CONFIG_MIN_RECV_BUFFER_SIZE,
      CONFIG_MAX_RECV_BUFFER_SIZE},
     {"recv-buffers", CK_U32_POW2, F(recv_buffers), CONFIG_MIN_RECV_BUFFERS,
@@ -104,6 +107,12 @@ static const struct config_key config_keys[] = {
 };
 
 #undef F
+
+static const char *const config_tls_names[] = {
+    [CONFIG_TLS_NONE] = "none",
+    [CONFIG_TLS_OPPORTUNISTIC] = "opportunistic",
+    [CONFIG_TLS_VERIFY] = "verify",
+};
 
 static const char *const config_send_mode_names[] = {
     [CONFIG_SEND_COPY] = "copy",
@@ -737,6 +746,12 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 		}
 		snprintf((char *)c + k->off, CONFIG_MAX_HOSTNAME + 1, "%s", value);
 		return 0;
+	case CK_TLS:
+		rc = set_enum(k, value, config_tls_names, ARRAY_SIZE(config_tls_names),
+			      "none, opportunistic or verify", &e, where, err, errlen);
+		if (rc == 0)
+			c->upstream_tls = (enum config_tls)e;
+		return rc;
 	case CK_SEND_MODE:
 		rc = set_enum(k, value, config_send_mode_names, ARRAY_SIZE(config_send_mode_names),
 			      "copy or zerocopy", &e, where, err, errlen);
@@ -1030,6 +1045,14 @@ config_finish(struct config *c, char *err, size_t errlen)
 }
 
 const char *
+config_tls_name(enum config_tls t)
+{
+	if ((size_t)t < ARRAY_SIZE(config_tls_names))
+		return config_tls_names[t];
+	return "?";
+}
+
+const char *
 config_send_mode_name(enum config_send_mode m)
 {
 	if ((size_t)m < ARRAY_SIZE(config_send_mode_names))
@@ -1076,6 +1099,9 @@ config_dump(const struct config *c, FILE *f)
 	format_duration(v, sizeof(v), c->shutdown_timeout_ms);
 	fprintf(f, "shutdown-timeout %s\n", v);
 	fprintf(f, "send-mode %s\n", config_send_mode_name(c->send_mode));
+	fprintf(f, "upstream-tls %s\n", config_tls_name(c->upstream_tls));
+	if (c->ca_file[0] != '\0')
+		fprintf(f, "ca-file %s\n", c->ca_file);
 	format_size(v, sizeof(v), c->recv_buffer_size);
 	fprintf(f, "recv-buffer-size %s\n", v);
 	fprintf(f, "recv-buffers %u\n", (unsigned)c->recv_buffers);

@@ -97,6 +97,13 @@
 #define CONFIG_MIN_SRS_MAX_AGE		1u   /* days */
 #define CONFIG_MAX_SRS_MAX_AGE		365u /* days; = SRS_MAX_MAX_AGE (auth/srs.h) */
 
+/* STARTTLS toward the upstream relay host (upstream-tls). */
+enum config_tls {
+	CONFIG_TLS_NONE,	  /* plaintext (the default for the relay host) */
+	CONFIG_TLS_OPPORTUNISTIC, /* STARTTLS when offered, any certificate */
+	CONFIG_TLS_VERIFY,	  /* STARTTLS required, certificate and name verified */
+};
+
 enum config_send_mode {
 	CONFIG_SEND_COPY, /* send from the spool with plain send (default; faster on loopback) */
 	CONFIG_SEND_ZEROCOPY, /* IORING_OP_SEND_ZC: pays on real NICs */
@@ -129,6 +136,8 @@ struct config {
 	struct sockaddr_storage upstream_addr;	/* resolved address; valid iff upstream_len */
 	socklen_t upstream_len; /* 0 until resolved (literal: at set; name: at finish) */
 	bool upstream_set;	/* true when set by a file or option (false: embedded default) */
+	enum config_tls upstream_tls;  /* upstream-tls */
+	char ca_file[CONFIG_MAX_PATH]; /* ca-file: CA bundle for verify, "" = the system's */
 
 	/* limits (SPEC.md names in comments) */
 	uint64_t max_message_size;	 /* max-message-size, bytes; advertised by SIZE */
@@ -252,6 +261,9 @@ int config_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t 
 
 /* Human-readable names, as accepted in the file: "copy", "info", ... */
 const char *config_send_mode_name(enum config_send_mode m);
+
+/* Static name of an upstream-tls value: "none", "opportunistic", "verify". */
+const char *config_tls_name(enum config_tls t);
 const char *config_log_level_name(enum config_log_level l);
 
 /*

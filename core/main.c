@@ -33,6 +33,7 @@
 #include "core/jlog.h"
 #include "core/server/shard.h"
 #include "core/server/zonectl.h"
+#include "core/tls.h"
 #include "route/zone.h"
 
 #define MAIN_POLL_MS 50 /* log latency: how often the control thread drains */
@@ -221,6 +222,7 @@ main(int argc, char **argv)
 	static struct config cfg; /* immutable once the shards start */
 	const char *file = NULL, *lookup = NULL, *srs_fwd = NULL, *srs_rev = NULL;
 	static struct srs srs; /* valid iff cfg.srs_domain is set */
+	struct shard_shared shared = {0};
 	struct zone_table *zones = NULL;
 	bool check = false, verbose = false;
 	struct shard *shards;
@@ -378,6 +380,16 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	shared.srs = cfg.srs_domain[0] != '\0' ? &srs : NULL;
+	if (cfg.upstream_tls != CONFIG_TLS_NONE) {
+		/* built once, shared read-only by every shard (core/tls.h) */
+		shared.tls_client =
+		    tls_client_ctx_new(cfg.ca_file[0] ? cfg.ca_file : NULL, err, sizeof(err));
+		if (shared.tls_client == NULL) {
+			fprintf(stderr, "sluice: ca-file: %s\n", err);
+			return 1;
+		}
+	}
 	n = cfg.shards;
 	ncpu = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	shards = calloc(n, sizeof(*shards));
@@ -385,7 +397,7 @@ main(int argc, char **argv)
 	if (shards == NULL || joined == NULL)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
-		int ret = shard_init(&shards[i], i, &cfg, cfg.srs_domain[0] != '\0' ? &srs : NULL);
+		int ret = shard_init(&shards[i], i, &cfg, &shared);
 
 		if (ret < 0) {
 			fprintf(stderr, "sluice: shard %u: %s\n", i, strerror(-ret));
@@ -456,6 +468,7 @@ main(int argc, char **argv)
 	log_event("stop", &cfg, n);
 	for (unsigned i = 0; i < n; i++)
 		shard_fini(&shards[i]);
+	tls_ctx_free(shared.tls_client);
 	free(shards);
 	free(joined);
 	return status;

@@ -27,6 +27,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "core/check.h"
@@ -546,4 +547,12 @@ const char *
 tls_cipher(const struct tls_conn *c)
 {
 	return wolfSSL_CIPHER_get_name(wolfSSL_get_current_cipher(c->ssl));
+}
+
+void
+tls_thread_done(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
 }

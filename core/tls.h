@@ -153,6 +153,13 @@ void tls_out_consumed(struct tls_conn *c, size_t n);
  */
 int tls_close(struct tls_conn *c);
 
+/*
+ * A thread that made TLS connections is about to exit: free what wolfSSL
+ * keeps per thread (Debian builds it with FP_ECC, a thread-local cache of
+ * ECC fixed points that leaks otherwise). Call it last in the thread.
+ */
+void tls_thread_done(void);
+
 /* Why the last -EPROTO happened; "" if nothing failed. */
 const char *tls_error(const struct tls_conn *c);
 

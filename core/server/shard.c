@@ -264,7 +264,8 @@ shard_dns_init(struct shard *sh)
 }
 
 int
-shard_init(struct shard *sh, unsigned id, const struct config *cfg, const struct srs *srs)
+shard_init(struct shard *sh, unsigned id, const struct config *cfg,
+	   const struct shard_shared *shared)
 {
 	size_t chunk =
 	    cfg->recv_buffer_size > SHARD_CHUNK_MIN ? cfg->recv_buffer_size : SHARD_CHUNK_MIN;
@@ -317,8 +318,10 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg, const struct
 	if (sh->decision == NULL)
 		return -ENOMEM;
 	zonectl_reader_init(&sh->zone_reader);
-	sh->srs = srs;
-	if (srs != NULL && (sh->srs_uses = calloc(SHARD_SRS_USES, sizeof(*sh->srs_uses))) == NULL)
+	sh->srs = shared->srs;
+	sh->tls_client = shared->tls_client;
+	if (sh->srs != NULL &&
+	    (sh->srs_uses = calloc(SHARD_SRS_USES, sizeof(*sh->srs_uses))) == NULL)
 		return -ENOMEM;
 	if ((ret = shard_dns_init(sh)) < 0)
 		return ret;
@@ -560,6 +563,7 @@ shard_main(void *arg)
 	}
 	io_uring_submit(&sh->ring);
 	sh->loop_done = true;
+	tls_thread_done();
 	return NULL;
 }
 

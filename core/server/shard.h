@@ -36,6 +36,7 @@
 #include "core/server/zonectl.h"
 #include "auth/srs.h"
 #include "core/spool.h"
+#include "core/tls.h"
 #include "core/timer.h"
 
 #define SHARD_TICK_MS	      250	 /* timer resolution */
@@ -48,6 +49,12 @@
 	      UDP and a TCP socket per server at most) */
 
 #define SHARD_SRS_USES 4096 /* SRS addresses whose bounces are counted (direct-mapped) */
+
+/* Read-only things every shard borrows from main, built at start-up. */
+struct shard_shared {
+	const struct srs *srs;	    /* NULL when SRS is off */
+	struct tls_ctx *tls_client; /* NULL when upstream-tls is none */
+};
 
 /* Bounces seen through one SRS address (srs-max-uses). */
 struct shard_srs_use {
@@ -83,6 +90,7 @@ struct shard {
 	int cpu;			/* CPU to pin to; -1 = do not pin */
 	const struct config *cfg;	/* borrowed: lives as long as the process */
 	const struct srs *srs;		/* borrowed, read-only; NULL when SRS is off */
+	struct tls_ctx *tls_client;	/* borrowed: STARTTLS to the upstream; NULL if none */
 	struct shard_srs_use *srs_uses; /* owned: SHARD_SRS_USES of them, when srs */
 	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN when available */
 	struct io_uring_buf_ring *br;	/* provided-buffer ring, group 0 */
@@ -131,7 +139,8 @@ struct shard {
  * Start-up only (may allocate, may fail with a message on stderr).
  * Returns 0 or a negative errno.
  */
-int shard_init(struct shard *sh, unsigned id, const struct config *cfg, const struct srs *srs);
+int shard_init(struct shard *sh, unsigned id, const struct config *cfg,
+	       const struct shard_shared *shared);
 
 /* Release what shard_init() acquired. The loop must have ended. */
 void shard_fini(struct shard *sh);

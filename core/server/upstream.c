@@ -9,6 +9,7 @@
  */
 #include "core/server/upstream.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -155,11 +156,53 @@ up_open(struct shard *sh, struct session *sess, struct upstream **out)
 	return 0;
 }
 
+static void up_fail(struct upstream *up, const char *why, const char *reply);
+
+/* Under TLS: hand the ciphertext waiting in the TLS output to the socket. */
+static void
+up_tls_flush(struct upstream *up)
+{
+	struct io_uring_sqe *sqe;
+	const void *p;
+	size_t len;
+
+	if (up->sending || up->state == UP_DEAD || (len = tls_out(up->tls, &p)) == 0)
+		return;
+	sqe = shard_sqe(up->sh);
+	io_uring_prep_send(sqe, up->fd, p, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_SEND, up->slot, up->gen));
+	up->tls_sending = (uint32_t)len;
+	up->sending = true;
+	up->inflight++;
+}
+
+/* Under TLS: encrypt the queued commands (all of them: they are small). */
+static void
+up_tls_cmds(struct upstream *up)
+{
+	if (up->state != UP_HANDSHAKE && up->cmd_off < up->cmd_len) {
+		ssize_t k = tls_write(up->tls, up->cmd + up->cmd_off, up->cmd_len - up->cmd_off);
+
+		if (k < 0) {
+			up_fail(up, "TLS write failed", "451 4.4.2 Upstream connection lost");
+			return;
+		}
+		up->cmd_off += (uint32_t)k;
+		if (up->cmd_off == up->cmd_len)
+			up->cmd_off = up->cmd_len = 0;
+	}
+	up_tls_flush(up);
+}
+
 static void
 up_submit_cmds(struct upstream *up)
 {
 	struct io_uring_sqe *sqe;
 
+	if (up->tls != NULL && up->state != UP_DEAD) {
+		up_tls_cmds(up);
+		return;
+	}
 	if (up->sending || up->cmd_off == up->cmd_len || up->state == UP_DEAD)
 		return;
 	sqe = shard_sqe(up->sh);
@@ -170,10 +213,51 @@ up_submit_cmds(struct upstream *up)
 	up->inflight++;
 }
 
+/*
+ * Under TLS: encrypt content until the TLS output is at its high-water mark
+ * (memory stays bounded whatever the message size), and send it. The body
+ * is done when all of it is encrypted and sent; its reply comes as EXP_DOT.
+ */
+static void
+up_tls_body(struct upstream *up)
+{
+	for (int i = 0; i < 2 && !up->body_encrypted; i++) {
+		while (up->iov[i].iov_len != 0) {
+			ssize_t k = tls_write(up->tls, up->iov[i].iov_base, up->iov[i].iov_len);
+
+			if (k < 0) {
+				up_fail(up, "TLS write failed",
+					"451 4.4.2 Upstream connection lost");
+				return;
+			}
+			if (k == 0)
+				goto flush; /* high water: more after the next send */
+			up->iov[i].iov_base = (char *)up->iov[i].iov_base + k;
+			up->iov[i].iov_len -= (size_t)k;
+		}
+	}
+	up->body_encrypted = true;
+flush:
+	up_tls_flush(up);
+	if (up->body_encrypted && !up->sending) {
+		up->body_sending = false;
+		up->state = UP_READY;
+	}
+}
+
 static void
 up_submit_body(struct upstream *up)
 {
-	struct io_uring_sqe *sqe = shard_sqe(up->sh);
+	struct io_uring_sqe *sqe;
+
+	if (up->tls != NULL) {
+		up->body_sending = true;
+		up->body_encrypted = false;
+		timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
+		up_tls_body(up);
+		return;
+	}
+	sqe = shard_sqe(up->sh);
 
 	up->msg.msg_iov = up->iov;
 	up->msg.msg_iovlen = up->iov[0].iov_len != 0 ? 2 : 1;
@@ -442,6 +526,8 @@ up_maybe_free(struct upstream *up)
 	timer_disarm(&up->timer);
 	up_release_spool(up);
 	BUG_ON(up->spool != NULL || up->retired != NULL);
+	tls_conn_free(up->tls);
+	up->tls = NULL;
 	close(up->fd);
 	up->fd = -1;
 	sh->live_upstreams--;
@@ -499,6 +585,94 @@ up_on_rcpt_reply(struct upstream *up, const struct smtp_reply *r)
 	up_kick(up);
 }
 
+/*
+ * After EHLO: send STARTTLS when upstream-tls asks for TLS and it is not on
+ * yet. true when the connection is busy with it (or failed: verify and no
+ * STARTTLS offered, never a silent fallback to plaintext); false to go on
+ * in plaintext.
+ */
+static bool
+up_start_tls(struct upstream *up)
+{
+	enum config_tls want = up->sh->cfg->upstream_tls;
+
+	if (want == CONFIG_TLS_NONE || up->tls != NULL)
+		return false;
+	if (up->caps.starttls) {
+		up->state = UP_STARTTLS;
+		up_queue(up, EXP_STARTTLS, "STARTTLS");
+		up_submit_cmds(up);
+		return true;
+	}
+	if (want == CONFIG_TLS_VERIFY) {
+		up_fail(up, "STARTTLS not offered (upstream-tls verify)",
+			"451 4.7.4 Upstream does not offer STARTTLS");
+		return true;
+	}
+	return false; /* opportunistic */
+}
+
+/* The host part of `upstream` (HOST:PORT or [V6]:PORT): the name TLS checks. */
+static void
+up_tls_name(const struct config *cfg, char *out, size_t cap)
+{
+	const char *hp = cfg->upstream, *end = strrchr(hp, ':');
+	size_t n = end != NULL ? (size_t)(end - hp) : strlen(hp);
+
+	if (hp[0] == '[' && n >= 2 && hp[n - 1] == ']') {
+		hp++;
+		n -= 2;
+	}
+	snprintf(out, cap, "%.*s", (int)n, hp);
+}
+
+static void
+up_on_starttls_reply(struct upstream *up, const struct smtp_reply *r)
+{
+	const struct config *cfg = up->sh->cfg;
+	char name[TLS_NAME_MAX + 2];
+
+	if (r->code != 220) {
+		if (cfg->upstream_tls == CONFIG_TLS_VERIFY) {
+			up_fail(up, "STARTTLS refused", "451 4.7.4 Upstream refused STARTTLS");
+			return;
+		}
+		up->state = UP_READY; /* opportunistic: on in plaintext */
+		up_kick(up);
+		return;
+	}
+	up_tls_name(cfg, name, sizeof(name));
+	up->tls = tls_conn_new(up->sh->tls_client, name,
+			       cfg->upstream_tls == CONFIG_TLS_VERIFY ? TLS_POLICY_VERIFY
+								      : TLS_POLICY_OPPORTUNISTIC);
+	if (up->tls == NULL) {
+		up_fail(up, "TLS: out of memory", "451 4.3.0 Insufficient system resources");
+		return;
+	}
+	up->state = UP_HANDSHAKE; /* started by up_parse once this reply's bytes are done */
+}
+
+/* Advance the TLS handshake; once done, EHLO again (RFC 3207 4.2). */
+static void
+up_tls_handshake(struct upstream *up)
+{
+	int rc = tls_handshake(up->tls);
+
+	up_tls_flush(up);
+	if (rc == -EAGAIN)
+		return;
+	if (rc < 0) {
+		shard_warn(up->sh, "upstream", "%s: TLS: %s", up->sh->cfg->upstream,
+			   tls_error(up->tls));
+		up_fail(up, "TLS handshake failed", "451 4.7.5 Upstream TLS negotiation failed");
+		return;
+	}
+	memset(&up->caps, 0, sizeof(up->caps)); /* what it said in plaintext counts no more */
+	up->state = UP_EHLO;
+	up_queue(up, EXP_EHLO, "EHLO %s", up->sh->cfg->hostname);
+	up_submit_cmds(up);
+}
+
 /* One complete reply from the upstream; matched to the oldest command. */
 static void
 up_on_reply(struct upstream *up)
@@ -527,6 +701,8 @@ up_on_reply(struct upstream *up)
 		if (reply_is(r, 2)) {
 			if (e == EXP_EHLO)
 				smtp_ehlo_caps_parse(r, &up->caps);
+			if (up_start_tls(up))
+				break;
 			up->state = UP_READY;
 			up_kick(up);
 		} else if (e == EXP_EHLO && reply_is(r, 5)) {
@@ -536,6 +712,9 @@ up_on_reply(struct upstream *up)
 		} else {
 			up_fail(up, "EHLO refused", "451 4.4.0 Upstream refused EHLO/HELO");
 		}
+		break;
+	case EXP_STARTTLS:
+		up_on_starttls_reply(up, r);
 		break;
 	case EXP_MAIL:
 		up->mail_inflight = false;
@@ -601,22 +780,10 @@ up_on_reply(struct upstream *up)
 	}
 }
 
+/* Parse replies from plaintext p[0..n). */
 static void
-up_on_recv(struct upstream *up, int res)
+up_parse(struct upstream *up, const char *p, size_t n)
 {
-	const char *p = up->rbuf;
-	size_t n;
-
-	up->recv_armed = false;
-	if (res <= 0) {
-		if (up->state == UP_QUIT || up->state == UP_DEAD)
-			up_kill(up);
-		else
-			up_fail(up, res == 0 ? "closed by upstream" : "recv failed",
-				"451 4.4.2 Upstream connection lost");
-		return;
-	}
-	n = (size_t)res;
 	while (n > 0 && up->state != UP_DEAD) {
 		enum smtp_reply_status st;
 		size_t k = smtp_reply_feed(&up->reply, p, n, &st);
@@ -627,16 +794,94 @@ up_on_recv(struct upstream *up, int res)
 			up_fail(up, "bad reply", "451 4.4.0 Upstream protocol error");
 			return;
 		}
-		if (st == SMTP_REPLY_DONE) {
-			up_on_reply(up);
-			smtp_reply_reset(&up->reply);
+		if (st != SMTP_REPLY_DONE)
+			continue;
+		up_on_reply(up);
+		smtp_reply_reset(&up->reply);
+		if (up->state == UP_HANDSHAKE) {
+			/* bytes after the 220 were sent in plaintext before TLS:
+			 * taking them as TLS data is the STARTTLS injection bug */
+			if (n != 0)
+				up_fail(up, "data after STARTTLS's 220",
+					"451 4.4.0 Upstream protocol error");
+			else
+				up_tls_handshake(up);
+			return;
 		}
 	}
+}
+
+/* Under TLS: ciphertext arrived; advance the handshake or decrypt replies. */
+static void
+up_tls_recv(struct upstream *up, size_t n)
+{
+	if (tls_feed(up->tls, up->rbuf, n) != n) {
+		/* cannot happen: rbuf is smaller than the TLS input buffer, which
+		 * is empty whenever a recv is armed */
+		up_fail(up, "TLS input overrun", "451 4.4.0 Upstream protocol error");
+		return;
+	}
+	if (up->state == UP_HANDSHAKE) {
+		up_tls_handshake(up);
+		return;
+	}
+	for (;;) {
+		ssize_t k = tls_read(up->tls, up->pbuf, sizeof(up->pbuf));
+
+		if (k == -EAGAIN)
+			break;
+		if (k <= 0) {
+			up_fail(up, k == 0 ? "TLS closed by upstream" : "TLS read failed",
+				"451 4.4.2 Upstream connection lost");
+			return;
+		}
+		up_parse(up, up->pbuf, (size_t)k);
+		if (up->state == UP_DEAD || up->tls == NULL)
+			return;
+	}
+	up_tls_flush(up); /* alerts, key updates */
+}
+
+static void
+up_on_recv(struct upstream *up, int res)
+{
+	up->recv_armed = false;
+	if (res <= 0) {
+		if (up->state == UP_QUIT || up->state == UP_DEAD)
+			up_kill(up);
+		else
+			up_fail(up, res == 0 ? "closed by upstream" : "recv failed",
+				"451 4.4.2 Upstream connection lost");
+		return;
+	}
+	if (up->tls != NULL)
+		up_tls_recv(up, (size_t)res);
+	else
+		up_parse(up, up->rbuf, (size_t)res);
 	if (up->state == UP_DEAD)
 		return;
 	if (up->exp_len == 0 && !up->sending)
 		timer_disarm(&up->timer);
 	up_arm_recv(up);
+}
+
+/* Under TLS: a send of ciphertext completed. */
+static void
+up_on_tls_sent(struct upstream *up, int res)
+{
+	up->sending = false;
+	up->tls_sending = 0;
+	if (res < 0) {
+		up_fail(up, "send failed", "451 4.4.2 Upstream connection lost");
+		return;
+	}
+	tls_out_consumed(up->tls, (size_t)res);
+	if (up->body_sending) {
+		timer_arm(&up->sh->timers, &up->timer, TIMER_UPSTREAM, up->sh->now_ms);
+		up_tls_body(up);
+		return;
+	}
+	up_submit_cmds(up);
 }
 
 static void
@@ -645,6 +890,10 @@ up_on_send(struct upstream *up, const struct io_uring_cqe *cqe)
 	bool body = up->body_sending;
 	size_t sent;
 
+	if (up->tls_sending != 0) {
+		up_on_tls_sent(up, cqe->res);
+		return;
+	}
 	up->sending = false;
 	up->body_sending = false;
 	if (cqe->res < 0) {

@@ -4,6 +4,7 @@
  *
  * The upstream speaks SMTP as a client (RFC 5321 client rules, RFC 2920
  * pipelining when offered): greeting, EHLO (HELO if EHLO is refused),
+ * STARTTLS and EHLO again (RFC 3207) when upstream-tls asks for it,
  * then per transaction MAIL, RCPT..., DATA, content, and RSET between
  * transactions when one was left open. Replies are matched to commands in
  * order through a small queue of expected replies. The session asks for
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/spool.h"
+#include "core/tls.h"
 #include "core/timer.h"
 #include "proto/smtp_reply.h"
 
@@ -40,6 +42,8 @@ enum up_state {
 	UP_GREETING,   /* waiting for 220 */
 	UP_EHLO,       /* EHLO sent */
 	UP_HELO,       /* EHLO refused, HELO sent */
+	UP_STARTTLS,   /* STARTTLS sent, waiting for 220 */
+	UP_HANDSHAKE,  /* TLS handshake in progress (then EHLO again, RFC 3207) */
 	UP_READY,      /* greeted: transactions may run */
 	UP_BODY,       /* content being sent */
 	UP_QUIT,       /* [final] QUIT sent, closing */
@@ -50,6 +54,7 @@ enum up_expect {
 	EXP_GREETING,
 	EXP_EHLO,
 	EXP_HELO,
+	EXP_STARTTLS,
 	EXP_MAIL,
 	EXP_RCPT,
 	EXP_DATA,
@@ -91,7 +96,11 @@ struct upstream {
 	char cmd[UP_CMD_BUF];	       /* commands to send: [cmd_off, cmd_len) */
 	uint32_t cmd_len, cmd_off;     /* queued bytes and bytes already sent */
 	uint32_t cmd_sending;	       /* bytes in the send SQE */
-	char rbuf[UP_RECV_BUF];	       /* recv target */
+	char rbuf[UP_RECV_BUF];	       /* recv target (ciphertext under TLS) */
+	struct tls_conn *tls;	       /* owned: after STARTTLS; NULL in plaintext */
+	uint32_t tls_sending;	       /* ciphertext bytes in the send SQE */
+	bool body_encrypted;	       /* under TLS: all content went into tls_write */
+	char pbuf[UP_RECV_BUF];	       /* plaintext decrypted from rbuf */
 	struct smtp_reply reply;       /* reply being parsed */
 	struct smtp_reply mail_reply;  /* MAIL's refusal, relayed for the RCPT */
 	struct smtp_reply data_reply;  /* early DATA's refusal, relayed at end of content */

@@ -144,6 +144,7 @@ static const char *const all_keys[] = {
     "mx-port",
     "max-received-headers",
     "srs-max-uses",
+    "upstream-tls",
 };
 
 /* ---- defaults ---- */
