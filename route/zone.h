@@ -8,12 +8,14 @@
  * zone_lookup() on it without locks. It is published by pointer swap and
  * freed by its owner once no reader can see it (ck_epoch, in the glue).
  *
- * Inside (route/zone_int.h): two lock-free ck_hs hash sets keyed with XXH3
- * and a per-table random seed, domain -> zone and (zone, local part) ->
- * rule, over records and strings bump-allocated in big arena blocks (no
- * malloc per rule). Rejected alternative: a sorted array with binary search
- * (no hashing, smaller) -- 20+ dependent cache misses per lookup on 5M
- * rules against 2-3 for the hash.
+ * Inside (route/zone_int.h): two hash sets keyed with XXH3 and a per-table
+ * random seed, domain -> zone and whole address "local@zone" -> rule, over
+ * records and strings bump-allocated in big arena blocks (no malloc per
+ * rule). Both are open-addressing sets built once and then only read, so
+ * lock-free by construction (the small side sets are ck_hs). An address
+ * written as the table stores it takes one probe. Rejected alternative: a
+ * sorted array with binary search (no hashing, smaller) -- 20+ dependent
+ * cache misses per lookup on 5M rules against 2-3 for the hash.
  *
  * Lookup precedence: exact address > sub-address (`alice+x` -> `alice`) >
  * catch-all `*@zone`; a zone of its own > the nearest wildcard parent zone.
@@ -57,13 +59,21 @@ enum zone_tls_policy {
 #define ZONE_MAX_LINE	   8192 /* octets of one zone file line, LF excluded */
 #define ZONE_MAX_SUBADDR   8	/* separator characters in subaddress=CHARS */
 
+/*
+ * One destination. addr and host are NUL-terminated strings borrowed, not
+ * copied: they point into the table's arena, or (addr only, when a tag=append
+ * zone appends a sub-address tag) into the decision's own tagged[] buffer.
+ * They stay valid while the table lives and the decision is not reused (the
+ * glue holds its table snapshot for the whole transaction).
+ */
 struct zone_dest {
-	char addr[ZONE_MAX_ADDR]; /* final address, tag applied: "alice+x@dest.test" (no port);
-				     domain as a lowercase A-label, literals as "[ip]" */
-	char host[256];		  /* domain, or the IP for [ip] literals (no brackets and
-				     no "IPv6:" tag: ready for inet_pton) */
-	uint16_t port;		  /* 0 = default (MX delivery); explicit :port otherwise */
-	bool literal;		  /* written as [ip]: skip MX lookup */
+	const char *addr; /* final address, tag applied: "alice+x@dest.test" (no port), at most
+			     ZONE_MAX_ADDR - 1 octets; domain as a lowercase A-label, literals as
+			     "[ip]"; borrowed (table or decision) */
+	const char *host; /* domain, or the IP for [ip] literals (no brackets and no "IPv6:"
+			     tag: ready for inet_pton); borrowed from the table */
+	uint16_t port;	  /* 0 = default (MX delivery); explicit :port otherwise */
+	bool literal;	  /* written as [ip]: skip MX lookup */
 };
 
 struct zone_group {
@@ -72,10 +82,12 @@ struct zone_group {
 };
 
 /*
- * One decision. Large (about 100 KiB): keep one per shard or per
- * transaction, not on a small stack. zone_lookup() writes only the header
- * fields and the groups/destinations it uses, so a lookup costs what it
- * fills, not sizeof.
+ * One decision. About 68 KiB, nearly all of it tagged[], which only a
+ * tag=append forward writes (and then only the bytes it needs): keep one per
+ * shard or per transaction, not on a small stack. zone_lookup() writes only
+ * the header fields and the groups/destinations it uses, so a lookup costs
+ * what it fills, not sizeof. Its strings are borrowed from the table (see
+ * struct zone_dest): a decision must not outlive the table it came from.
  */
 struct zone_decision {
 	enum zone_action action;
@@ -88,6 +100,8 @@ struct zone_decision {
 	unsigned ngroups;	    /* FORWARD: groups with at least one verified destination */
 	struct zone_group groups[ZONE_MAX_GROUPS];
 	unsigned unverified; /* destinations left out because not verified */
+	char tagged[ZONE_MAX_GROUPS * ZONE_MAX_FALLBACKS * ZONE_MAX_ADDR]; /* storage of the
+			     groups[].d[].addr that carry an appended tag; internal */
 };
 
 /*
@@ -105,7 +119,7 @@ int zone_table_load_string(const char *text, size_t len, const char *name, struc
 			   char *err, size_t errlen);
 
 /* Free a table and everything it owns (NULL is a no-op). No reader may
- * still use it, nor any const char * taken from a decision on it. */
+ * still use it, nor any decision made on it (their strings point into it). */
 void zone_table_free(struct zone_table *t);
 
 /* Zones declared (`zone` lines) in the table. */
@@ -128,8 +142,9 @@ enum zone_tls_policy zone_table_tls_policy(const struct zone_table *t, const cha
 /*
  * Decide for one recipient address (the RCPT path without <>, len bytes, not
  * NUL-terminated; may be UTF-8). Pure and thread-safe on an immutable table;
- * no allocation. A FORWARD rule whose every destination is unverified is
- * returned as ZONE_REFUSE with "550 5.1.1 ..." (nowhere to deliver).
+ * no allocation. out's strings are borrowed from t (struct zone_dest): use
+ * them while t lives. A FORWARD rule whose every destination is unverified
+ * is returned as ZONE_REFUSE with "550 5.1.1 ..." (nowhere to deliver).
  *
  * Replies for ZONE_REFUSE:
  *   "550 5.7.1 Relaying denied"   the domain is not served, or the address is

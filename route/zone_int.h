@@ -5,26 +5,38 @@
  * Layout of a compiled table (all records and strings live in the table's
  * arena: big blocks, bump-allocated, freed all at once):
  *
- *   domains  ck_hs of struct zone_key *: scope NULL, s = canonical zone name
+ *   domains  struct zone_set of struct zone_key *: s = canonical zone name
  *            (lowercase A-label) -> its struct zone_zone; for an IDN zone a
  *            second entry, a struct zone_dom keyed by the U-label, points
  *            to the same zone.
- *   rules    ck_hs of struct zone_rule *: scope = the zone, s = the local
- *            part as compared (dequoted, ASCII-folded unless the zone is
- *            local-case=sensitive). Catch-alls are not in it: zone->catchall.
+ *   rules    struct zone_set of struct zone_rule *: s = "LOCAL@ZONE", the
+ *            local part as compared (dequoted, ASCII-folded unless the zone
+ *            is local-case=sensitive), '@', the canonical zone name. Keyed
+ *            by the whole address, so an RCPT address written as stored (the
+ *            usual case) finds its rule in one probe, before and without
+ *            the zone; the zone's entry is read only when that misses.
+ *            Catch-alls are not in it: zone->catchall.
  *   tls      ck_hs of struct zone_tls *: destination domain -> policy.
  *   wild     ck_hs of struct zone_dom *: the domains entries of wildcard zones
  *            only, for the parent walk (a few % of the zones: stays in cache).
  *
- * Every ck_hs entry starts with a struct zone_key, so one hash and one
- * compare callback serve every set, and a lookup probes with a zone_key on
- * the stack (no allocation). Hash = XXH3_64bits_withSeed(s, len, seed mixed
- * with the scope pointer), seed random per table (hash flooding by RCPT).
- * Sets are sized at load from a prescan of the file, so they never grow.
+ * Every entry starts with a struct zone_key and every set holds entry
+ * pointers tagged with 16 hash bits, so a probe rejects most other keys
+ * without touching them. Hash = XXH3_64bits_withSeed(s, len, seed), seed
+ * random per table (hash flooding by RCPT). Sets are sized at load from a
+ * prescan of the file, so they never grow.
  *
- * Memory per rule, typical `alice@example.com forward alice@dest.test`:
- * 48 B record + pattern 18 B (the key shares it when the local part is
- * written lowercase) + 16 B destination record + 16 B destination text +
+ * The two big sets are our own struct zone_set rather than ck_hs: the same
+ * lock-free-because-immutable contract, but a lookup can prefetch a slot by
+ * hash and probes inline (ck_hs keeps its slots private and calls back per
+ * slot). Measured on 1M zones / 5M rules, everything else equal: +20 %
+ * lookups/s cache-resident, +30-40 % batched (more once the batch prefetch
+ * works). The small sets stay ck_hs: nothing to gain there.
+ *
+ * Memory per rule, typical `alice@example.com forward alice@dest.test`, in
+ * one arena block in lookup order: 48 B record + 16 B destination record +
+ * pattern 18 B (the key shares it when the address is written as compared:
+ * lowercase, canonical domain), then elsewhere 16 B destination text and
  * 16 B hash slots (load <= 1/2, 8 B pointers) = ~115 B.
  */
 #ifndef SLUICE_ROUTE_ZONE_INT_H
@@ -39,12 +51,14 @@
 
 #include "route/zone.h"
 
+/* Octets of a rule key "LOCAL@ZONE" (struct zone_rule), NUL excluded. */
+#define ZONE_KEY_MAX (ZONE_MAX_LOCAL + 1 + ZONE_MAX_DOMAIN)
+
 /* The common head of every hash-set entry; also the probe type. */
 struct zone_key {
-	const void *scope; /* NULL for domains; the struct zone_zone for rules */
-	const char *s;	   /* owned by the arena; len bytes, NUL after them */
-	uint32_t len;	   /* bytes of s */
-	uint32_t line;	   /* file line that defined the entry (errors) */
+	const char *s; /* owned by the arena; len bytes, NUL after them */
+	uint32_t len;  /* bytes of s */
+	uint32_t line; /* file line that defined the entry (errors) */
 };
 
 /* One arena block: data[] follows; freed with the table. */
@@ -73,13 +87,22 @@ struct zone_dom {
 	const struct zone_zone *zone; /* the zone it names, in the arena */
 };
 
+/* A zone; its name (NUL-terminated) follows the record in the arena: zone__name(). */
 struct zone_zone {
-	struct zone_dom dom;		  /* key.s = name (lowercase A-label); zone = self */
+	struct zone_dom dom;		  /* key.s = zone__name(self); zone = self */
 	const struct zone_rule *catchall; /* `*@zone` rule in the arena, or NULL */
 	uint8_t flags;			  /* ZONE_F_* */
 	uint8_t nsep;			  /* separator characters in sep[], 0 = off */
 	char sep[ZONE_MAX_SUBADDR];	  /* subaddress separators */
 };
+
+/* The canonical name of a zone (lowercase A-label), stored right after its record:
+ * found without reading the record. */
+static inline const char *
+zone__name(const struct zone_zone *z)
+{
+	return (const char *)(z + 1);
+}
 
 enum {
 	ZONE_D_LITERAL = 1 << 0,   /* [ip] destination: skip MX */
@@ -89,7 +112,8 @@ enum {
 
 /* One destination of a forward rule. */
 struct zone_rdest {
-	const char *addr; /* "local@domain" or "local@[ip]" (canonical), in the arena */
+	const char *addr; /* "local@domain" or "local@[ip]" (canonical), in the arena; for
+			     a literal the bare IP follows it ("x@[1.2.3.4]\0001.2.3.4\0") */
 	uint16_t len;	  /* bytes of addr */
 	uint16_t at;	  /* offset of the '@' that starts the domain in addr */
 	uint16_t port;	  /* 0 = default */
@@ -97,24 +121,43 @@ struct zone_rdest {
 };
 
 struct zone_rule {
-	struct zone_key key; /* scope = the zone, s = local part as compared */
-	const char *pattern; /* the address as written, in the arena */
+	struct zone_key key;	      /* s = "LOCAL@ZONE" as compared (catch-all: "*@..."
+					 is never looked up) */
+	const struct zone_zone *zone; /* the zone, in the arena */
+	const char *pattern;	      /* the address as written, in the arena */
 	union {
 		const char *reply;		/* REJECT/DEFER: "CODE ENH TEXT" */
 		const struct zone_rdest *dests; /* FORWARD: ndests records, group order */
 	};
 	uint16_t ndests; /* FORWARD: destinations (all groups) */
 	uint8_t action;	 /* enum zone_action */
+	bool sensitive;	 /* the zone is local-case=sensitive (the zone's flag, here so that
+			    a one-probe hit need not read the zone) */
 };
 
 struct zone_tls {
-	struct zone_key key; /* scope NULL, s = lowercase A-label domain */
+	struct zone_key key; /* s = lowercase A-label domain */
 	uint8_t policy;	     /* enum zone_tls_policy */
 };
 
+/*
+ * The set type of the two big sets, domains and rules: open addressing over one
+ * array of 8-byte slots, each an entry pointer with the top 16 bits of its hash in
+ * bits 48-63 (0 = empty), linear probing from slot h & mask, at most half full.
+ * Built once by the loader, then only read: lock-free by construction, like the
+ * ck_hs sets it replaces there. Unlike ck_hs (whose slot array is private) a lookup
+ * can prefetch the slot of a hash before it probes (zone__set_prefetch), so a batch
+ * of lookups overlaps the slot misses as well as the record misses.
+ */
+struct zone_set {
+	uint64_t *slots; /* owned: mask + 1 slots (zone_table.c's big allocations) */
+	size_t mask;	 /* slots - 1; slots is a power of two */
+	size_t n;	 /* entries; <= (mask + 1) / 2 (the loader grows it to keep that) */
+};
+
 struct zone_table {
-	ck_hs_t domains;	 /* struct zone_dom entries: zones and U-label aliases */
-	ck_hs_t rules;		 /* zone_rule entries (no catch-alls) */
+	struct zone_set domains; /* struct zone_dom entries: zones and U-label aliases */
+	struct zone_set rules;	 /* zone_rule entries (no catch-alls) */
 	ck_hs_t tls;		 /* zone_tls entries */
 	ck_hs_t wild;		 /* struct zone_dom entries of subdomains=wildcard zones only
 				    (their own and U-label aliases): the parent walk of a
@@ -125,7 +168,7 @@ struct zone_table {
 	struct zone_arena arena; /* every record and string */
 	size_t nzones;		 /* zone lines */
 	size_t nrules;		 /* rule lines, catch-alls included */
-	size_t hs_bytes;	 /* estimated bytes of the hash slots */
+	size_t hs_bytes;	 /* bytes of the hash slots (ck_hs: estimated) */
 	bool any_wildcard;	 /* some zone has subdomains=wildcard: walk parents */
 };
 
@@ -137,35 +180,35 @@ void *zone__alloc(struct zone_arena *a, size_t n);
 char *zone__strdup(struct zone_arena *a, const char *s, size_t len);
 /* A new empty table with hash sets sized for the given entry counts; NULL on ENOMEM. */
 struct zone_table *zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild);
-/* The hash of a key under the table's seed (same as the ck_hs callback). */
-unsigned long zone__hash(const struct zone_table *t, const void *scope, const char *s, size_t len);
-/* Find the entry with this key in hs, or NULL. Never allocates. */
-void *zone__get(const struct zone_table *t, const ck_hs_t *hs, const void *scope, const char *s,
-		size_t len);
-/* The same with the hash h = zone__hash(t, scope, s, len) already computed. */
-void *zone__get_hashed(const ck_hs_t *hs, unsigned long h, const void *scope, const char *s,
-		       size_t len);
-/*
- * A candidate for hash h without touching any entry: the first entry of h's probe
- * sequence whose 16-bit hash tag matches, or NULL. NULL means no entry has this hash;
- * a candidate may be another key (1 in 65,536 per occupied slot probed): the caller
- * compares its key, and on a mismatch asks zone__get_hashed(). Lets a batch of lookups
- * prefetch their records before touching them.
- */
-const void *zone__get_tag(const ck_hs_t *hs, unsigned long h);
+/* The hash of a key under the table's seed: every set, both kinds. */
+unsigned long zone__hash(const struct zone_table *t, const char *s, size_t len);
 /* True when entry e holds exactly this key. */
 static inline bool
-zone__key_eq(const struct zone_key *e, const void *scope, const char *s, size_t len)
+zone__key_eq(const struct zone_key *e, const char *s, size_t len)
 {
-	return e->scope == scope && e->len == len && memcmp(e->s, s, len) == 0;
+	return e->len == len && memcmp(e->s, s, len) == 0;
 }
-/* The entry pointer of a set slot as ck_hs_next() returns it (NULL stays NULL). */
-void *zone__untag(void *e);
-/* Create an empty set sized for n entries, tracked in t->hs_bytes; false on ENOMEM. */
+
+/* An empty zone_set sized for n entries, tracked in t->hs_bytes; false on ENOMEM. */
+bool zone__set_init(struct zone_table *t, struct zone_set *s, size_t n);
+/* Free the slots of s (a zeroed s is fine). */
+void zone__set_fini(struct zone_set *s);
+/* Insert an entry with hash h = zone__hash(t, entry->s, entry->len); its key must be
+ * absent. Loader only: s may grow (never once published). False on ENOMEM. */
+bool zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
+		   const struct zone_key *entry);
+/* The entry of slot i of s (NULL when empty): iterate i over 0..s->mask. */
+const struct zone_key *zone__set_at(const struct zone_set *s, size_t i);
+
+/* The small sets (tls, wild, the loader's verified sets) are ck_hs sets of tagged
+ * struct zone_key pointers (zone_table.c). */
+/* Create an empty ck_hs set sized for n entries, tracked in t->hs_bytes; false on
+ * ENOMEM. */
 bool zone__hs_init(struct zone_table *t, ck_hs_t *hs, size_t n);
-/* Insert an entry (its key must be absent); false on ENOMEM. The set holds
- * it tagged with hash bits (zone_table.c): iterate with zone__untag(). */
+/* Insert an entry (its key must be absent); false on ENOMEM. */
 bool zone__put(struct zone_table *t, ck_hs_t *hs, const struct zone_key *entry);
+/* Find the entry with this key in hs, or NULL. Never allocates. */
+void *zone__get(const struct zone_table *t, const ck_hs_t *hs, const char *s, size_t len);
 
 /* --- zone_addr.c: syntax and normalisation --- */
 
@@ -224,5 +267,60 @@ int zone__dest_parse(const char *s, size_t len, bool allow_port, struct zone__de
 /* The verification key of a canonical "local@domain" (as in zone__dest):
  * dequoted local + "@" + domain, into key (ZONE_MAX_ADDR bytes). */
 int zone__verify_key(const char *addr, size_t addrlen, size_t at, char *key, size_t *keylen);
+
+/* --- inline implementation --- */
+
+#define ZONE_SET_TAG_SHIFT 48
+#define ZONE_SET_PTR_MASK  ((UINT64_C(1) << ZONE_SET_TAG_SHIFT) - 1)
+
+/* Ask for the cache line of h's first slot: the probe that follows finds it there.
+ * always_inline: see zone_prefetch() in zone_lookup.c (GCC drops calls otherwise). */
+static inline __attribute__((always_inline)) void
+zone__set_prefetch(const struct zone_set *s, unsigned long h)
+{
+	__builtin_prefetch(&s->slots[h & s->mask], 0, 3);
+}
+
+/*
+ * A candidate for hash h without touching any entry: the first entry of h's probe
+ * sequence whose 16-bit hash tag matches, or NULL. NULL means no entry has this hash;
+ * a candidate may be another key (1 in 65,536 per occupied slot probed): the caller
+ * compares its key, and on a mismatch asks zone__set_get(). Lets a batch of lookups
+ * prefetch their records before touching them.
+ */
+static inline const void *
+zone__set_get_tag(const struct zone_set *s, unsigned long h)
+{
+	uint64_t tag = (uint64_t)h >> ZONE_SET_TAG_SHIFT;
+
+	for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
+		uint64_t e = s->slots[i];
+
+		if (e == 0)
+			return NULL;
+		if (e >> ZONE_SET_TAG_SHIFT == tag)
+			return (const void *)(uintptr_t)(e & ZONE_SET_PTR_MASK);
+	}
+}
+
+/* The entry with key k[0..len) and hash h = zone__hash(t, k, len), or NULL. */
+static inline const void *
+zone__set_get(const struct zone_set *s, unsigned long h, const char *k, size_t len)
+{
+	uint64_t tag = (uint64_t)h >> ZONE_SET_TAG_SHIFT;
+
+	for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
+		uint64_t e = s->slots[i];
+
+		if (e == 0)
+			return NULL;
+		if (e >> ZONE_SET_TAG_SHIFT == tag) {
+			const struct zone_key *x = (const void *)(uintptr_t)(e & ZONE_SET_PTR_MASK);
+
+			if (zone__key_eq(x, k, len))
+				return x;
+		}
+	}
+}
 
 #endif /* SLUICE_ROUTE_ZONE_INT_H */

@@ -160,6 +160,20 @@ zone_is(const char *f, size_t n, const char *word)
 	return strlen(word) == n && memcmp(f, word, n) == 0;
 }
 
+/* The entry of set s keyed k[0..len), or NULL. */
+static const void *
+zone_find(const struct zone_table *t, const struct zone_set *s, const char *k, size_t len)
+{
+	return zone__set_get(s, zone__hash(t, k, len), k, len);
+}
+
+/* Insert an entry into set s (its key is absent); false on ENOMEM. */
+static bool
+zone_insert(struct zone_table *t, struct zone_set *s, const struct zone_key *e)
+{
+	return zone__set_put(t, s, zone__hash(t, e->s, e->len), e);
+}
+
 static int
 zone_canon(struct zone_loader *ld, const char *s, size_t n, char *out, size_t *outlen, char *ul,
 	   size_t *ulen)
@@ -191,14 +205,17 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 		return rc;
 	if ((rc = zone_canon(ld, f, n, name, &nlen, ul, &ulen)) != 0)
 		return rc;
-	old = zone__get(t, &t->domains, NULL, name, nlen);
+	old = zone_find(t, &t->domains, name, nlen);
 	if (old != NULL)
 		return zone_fail(ld, "zone %s declared twice (first at line %u)", name,
 				 old->key.line);
-	z = zone__alloc(&t->arena, sizeof(*z));
+	/* the name right after the record (zone__name): a rule hit names its zone
+	 * without reading the zone */
+	z = zone__alloc(&t->arena, sizeof(*z) + nlen + 1);
 	if (z == NULL)
 		return zone_nomem(ld);
 	memset(z, 0, sizeof(*z));
+	memcpy((char *)(z + 1), name, nlen + 1);
 	z->nsep = 1;
 	z->sep[0] = '+';
 	for (bool bad = false; zone_field(c, &f, &n, &bad);) { /* bad: see below */
@@ -266,13 +283,11 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 	}
 	if (c->p != c->end)
 		return zone_fail(ld, "unterminated quoted string");
-	z->dom.key.s = zone__strdup(&t->arena, name, nlen);
-	if (z->dom.key.s == NULL)
-		return zone_nomem(ld);
+	z->dom.key.s = zone__name(z);
 	z->dom.key.len = (uint32_t)nlen;
 	z->dom.key.line = (uint32_t)ld->line;
 	z->dom.zone = z;
-	if (!zone__put(t, &t->domains, &z->dom.key))
+	if (!zone_insert(t, &t->domains, &z->dom.key))
 		return zone_nomem(ld);
 	if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &z->dom.key))
 		return zone_nomem(ld);
@@ -285,7 +300,7 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 					   .len = (uint32_t)ulen,
 					   .line = (uint32_t)ld->line};
 		a->zone = z;
-		if (a->key.s == NULL || !zone__put(t, &t->domains, &a->key))
+		if (a->key.s == NULL || !zone_insert(t, &t->domains, &a->key))
 			return zone_nomem(ld);
 		if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &a->key))
 			return zone_nomem(ld);
@@ -360,11 +375,36 @@ zone_line_reply(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *r,
 	return 0;
 }
 
-/* forward DEST[|DEST...] ...: the destination records of r. */
-static int
-zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *r)
+/* zone_line_rule() packs the destination records right after the rule record. */
+_Static_assert(sizeof(struct zone_rule) % _Alignof(struct zone_rdest) == 0,
+	       "destination records after a rule record must stay aligned");
+
+/* A destination's text in the arena: the address, and for a literal the bare IP
+ * after its NUL ("x@[IPv6:2001:db8::1]\0002001:db8::1"), which a lookup hands out
+ * as the host without copying. NULL on ENOMEM. */
+static const char *
+zone_dest_text(struct zone_arena *a, const struct zone__dest *d)
 {
-	struct zone_rdest tmp[ZONE_MAX_GROUPS * ZONE_MAX_FALLBACKS], *out;
+	char buf[2 * ZONE_MAX_ADDR];
+	const char *dom = d->addr + d->at + 1;
+	size_t skip, hlen;
+
+	if (!d->literal)
+		return zone__strdup(a, d->addr, d->addrlen);
+	/* "[a.b.c.d]" or "[IPv6:x::y]" (canonical, zone__literal_parse) */
+	skip = dom[1] == 'I' ? 6 : 1;
+	hlen = d->addrlen - d->at - 1 - skip - 1;
+	memcpy(buf, d->addr, d->addrlen);
+	buf[d->addrlen] = '\0';
+	memcpy(buf + d->addrlen + 1, dom + skip, hlen);
+	return zone__strdup(a, buf, d->addrlen + 1 + hlen);
+}
+
+/* forward DEST[|DEST...] ...: the destination records into tmp[0..*ndp) (their texts
+ * into the arena). */
+static int
+zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rdest *tmp, unsigned *ndp)
+{
 	struct zone__dest d;
 	unsigned ng = 0, nd = 0;
 	const char *f, *why;
@@ -402,7 +442,7 @@ zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *
 			if (rc != 0)
 				return zone_fail(ld, "%s: '%.*s'", why,
 						 (int)(q - p > 80 ? 80 : q - p), p);
-			tmp[nd].addr = zone__strdup(&ld->t->arena, d.addr, d.addrlen);
+			tmp[nd].addr = zone_dest_text(&ld->t->arena, &d);
 			if (tmp[nd].addr == NULL)
 				return zone_nomem(ld);
 			tmp[nd].len = (uint16_t)d.addrlen;
@@ -418,12 +458,7 @@ zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rule *
 		return zone_fail(ld, "unterminated quoted string");
 	if (nd == 0)
 		return zone_fail(ld, "forward needs a destination");
-	out = zone__alloc(&ld->t->arena, nd * sizeof(*out));
-	if (out == NULL)
-		return zone_nomem(ld);
-	memcpy(out, tmp, nd * sizeof(*out));
-	r->dests = out;
-	r->ndests = (uint16_t)nd;
+	*ndp = nd;
 	return 0;
 }
 
@@ -432,15 +467,18 @@ static int
 zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t n)
 {
 	struct zone_table *t = ld->t;
-	char dom[ZONE_MAX_DOMAIN + 1], ul[ZONE_MAX_DOMAIN + 1], local[ZONE_MAX_LOCAL + 1];
-	size_t at = n, dlen, ulen, llen = 0;
+	char dom[ZONE_MAX_DOMAIN + 1], ul[ZONE_MAX_DOMAIN + 1], key[ZONE_KEY_MAX + 1];
+	struct zone_rdest dests[ZONE_MAX_GROUPS * ZONE_MAX_FALLBACKS];
+	size_t at = n, dlen, ulen, llen = 0, klen = 0, size;
 	const struct zone_dom *zd;
 	struct zone_zone *z;
 	const struct zone_rule *old;
-	struct zone_rule *r;
+	struct zone_rule rule = {0}, *r;
 	const char *act, *why;
 	size_t alen;
-	bool catchall;
+	unsigned nd = 0;
+	bool catchall, shared;
+	char *p;
 	int rc;
 
 	while (at > 0 && f[at - 1] != '@')
@@ -450,64 +488,84 @@ zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t
 				 (int)(n > 80 ? 80 : n), f);
 	if ((rc = zone_canon(ld, f + at + 1, n - at - 1, dom, &dlen, ul, &ulen)) != 0)
 		return rc;
-	zd = zone__get(t, &t->domains, NULL, dom, dlen);
+	zd = zone_find(t, &t->domains, dom, dlen);
 	if (zd == NULL)
 		return zone_fail(ld, "no zone declared for %s (a zone line must come first)", dom);
 	/* rules hang off the zone; the arena is ours while loading */
 	z = (struct zone_zone *)(uintptr_t)zd->zone;
 	catchall = at == 1 && f[0] == '*';
 	if (!catchall) {
-		rc = zone__local_parse(f, at, local, &llen, &why);
+		/* the key: "LOCAL@ZONE", local part as compared, canonical zone name */
+		rc = zone__local_parse(f, at, key, &llen, &why);
 		if (rc != 0)
 			return zone_fail(ld, "%s: '%.*s'", why, (int)(n > 80 ? 80 : n), f);
 		if (!(z->flags & ZONE_F_SENSITIVE))
 			for (size_t i = 0; i < llen; i++)
-				local[i] = (char)zone__lower((unsigned char)local[i]);
-		old = zone__get(t, &t->rules, z, local, llen);
+				key[i] = (char)zone__lower((unsigned char)key[i]);
+		key[llen] = '@';
+		memcpy(key + llen + 1, zone__name(z), z->dom.key.len + 1);
+		klen = llen + 1 + z->dom.key.len;
+		old = zone_find(t, &t->rules, key, klen);
 	} else {
 		old = z->catchall;
 	}
 	if (old != NULL)
 		return zone_fail(ld, "duplicate rule for %.*s (first at line %u)",
 				 (int)(n > 80 ? 80 : n), f, old->key.line);
-	r = zone__alloc(&t->arena, sizeof(*r));
-	if (r == NULL)
-		return zone_nomem(ld);
-	memset(r, 0, sizeof(*r));
-	r->pattern = zone__strdup(&t->arena, f, n);
-	if (r->pattern == NULL)
-		return zone_nomem(ld);
-	r->key.scope = z;
-	r->key.len = (uint32_t)llen;
-	r->key.line = (uint32_t)ld->line;
-	/* the key shares the pattern's bytes when it is written as compared */
-	if (catchall || (at == llen && memcmp(f, local, llen) == 0))
-		r->key.s = r->pattern;
-	else if ((r->key.s = zone__strdup(&t->arena, local, llen)) == NULL)
-		return zone_nomem(ld);
-
 	if ((rc = zone_need(ld, c, &act, &alen, "action")) != 0)
 		return rc;
 	if (zone_is(act, alen, "forward")) {
-		r->action = ZONE_FORWARD;
-		rc = zone_line_forward(ld, c, r);
+		rule.action = ZONE_FORWARD;
+		rc = zone_line_forward(ld, c, dests, &nd);
 	} else if (zone_is(act, alen, "drop")) {
-		r->action = ZONE_DROP;
+		rule.action = ZONE_DROP;
 		rc = zone_end(ld, c);
 	} else if (zone_is(act, alen, "reject")) {
-		r->action = ZONE_REJECT;
-		rc = zone_line_reply(ld, c, r, '5');
+		rule.action = ZONE_REJECT;
+		rc = zone_line_reply(ld, c, &rule, '5');
 	} else if (zone_is(act, alen, "defer")) {
-		r->action = ZONE_DEFER;
-		rc = zone_line_reply(ld, c, r, '4');
+		rule.action = ZONE_DEFER;
+		rc = zone_line_reply(ld, c, &rule, '4');
 	} else {
 		return zone_fail(ld, "unknown action '%.*s'", (int)(alen > 32 ? 32 : alen), act);
 	}
 	if (rc != 0)
 		return rc;
+
+	/* One block, in the order a lookup reads it: the record, its destination records,
+	 * the pattern, then the key unless it shares the pattern's bytes (it does when the
+	 * address is written as compared: lowercase, canonical domain). A hit thus reads
+	 * ~90 contiguous bytes for a one-destination rule, two cache lines. */
+	shared = catchall || (n == klen && memcmp(f, key, klen) == 0);
+	size = sizeof(*r) + nd * sizeof(*dests) + n + 1 + (shared ? 0 : klen + 1);
+	r = zone__alloc(&t->arena, size);
+	if (r == NULL)
+		return zone_nomem(ld);
+	*r = rule;
+	r->zone = z;
+	r->sensitive = (z->flags & ZONE_F_SENSITIVE) != 0;
+	r->key.len = (uint32_t)klen;
+	r->key.line = (uint32_t)ld->line;
+	p = (char *)(r + 1);
+	if (nd > 0) {
+		memcpy(p, dests, nd * sizeof(*dests));
+		r->dests = (const struct zone_rdest *)(void *)p;
+		r->ndests = (uint16_t)nd;
+		p += nd * sizeof(*dests);
+	}
+	memcpy(p, f, n);
+	p[n] = '\0';
+	r->pattern = p;
+	r->key.s = p;
+	if (!shared) {
+		p += n + 1;
+		memcpy(p, key, klen);
+		p[klen] = '\0';
+		r->key.s = p;
+	}
 	if (catchall)
 		z->catchall = r;
-	else if (!zone__put(t, &t->rules, &r->key))
+	else if (!zone_insert(t, &t->rules, &r->key))
 		return zone_nomem(ld);
 	t->nrules++;
 	return 0;
@@ -519,7 +577,7 @@ zone_verified_put(struct zone_loader *ld, ck_hs_t *hs, const char *s, size_t n)
 {
 	struct zone_key *k;
 
-	if (zone__get(ld->t, hs, NULL, s, n) != NULL)
+	if (zone__get(ld->t, hs, s, n) != NULL)
 		return 0;
 	k = zone__alloc(&ld->t->arena, sizeof(*k));
 	if (k == NULL)
@@ -592,7 +650,7 @@ zone_line_tls(struct zone_loader *ld, struct zone_cur *c)
 				 (int)(plen > 32 ? 32 : plen), pol);
 	if ((rc = zone_end(ld, c)) != 0)
 		return rc;
-	old = zone__get(t, &t->tls, NULL, dom, dlen);
+	old = zone__get(t, &t->tls, dom, dlen);
 	if (old != NULL)
 		return zone_fail(ld, "tls-policy for %s given twice (first at line %u)", dom,
 				 old->key.line);
@@ -646,9 +704,9 @@ zone_verify_rule(struct zone_loader *ld, const struct zone_rule *r)
 		struct zone_rdest *d = (struct zone_rdest *)(uintptr_t)&r->dests[i];
 		const char *dom = d->addr + d->at + 1;
 
-		if (zone__get(ld->t, &ld->vdom, NULL, dom, strlen(dom)) != NULL ||
+		if (zone__get(ld->t, &ld->vdom, dom, strlen(dom)) != NULL ||
 		    (zone__verify_key(d->addr, strlen(d->addr), d->at, key, &klen) == 0 &&
-		     zone__get(ld->t, &ld->vaddr, NULL, key, klen) != NULL))
+		     zone__get(ld->t, &ld->vaddr, key, klen) != NULL))
 			d->flags |= ZONE_D_VERIFIED;
 	}
 }
@@ -657,18 +715,14 @@ zone_verify_rule(struct zone_loader *ld, const struct zone_rule *r)
 static void
 zone_verify_all(struct zone_loader *ld)
 {
-	struct zone_table *t = ld->t;
-	ck_hs_iterator_t it;
-	void *e;
+	const struct zone_table *t = ld->t;
 
-	ck_hs_iterator_init(&it);
-	while (ck_hs_next(&t->rules, &it, &e))
-		zone_verify_rule(ld, zone__untag(e));
-	ck_hs_iterator_init(&it);
-	while (ck_hs_next(&t->domains, &it, &e)) {
-		const struct zone_dom *d = zone__untag(e);
+	for (size_t i = 0; i <= t->rules.mask; i++)
+		zone_verify_rule(ld, (const struct zone_rule *)zone__set_at(&t->rules, i));
+	for (size_t i = 0; i <= t->domains.mask; i++) {
+		const struct zone_dom *d = (const struct zone_dom *)zone__set_at(&t->domains, i);
 
-		if (&d->zone->dom == d) /* the zone's own entry, not an alias */
+		if (d != NULL && &d->zone->dom == d) /* the zone's own entry, not an alias */
 			zone_verify_rule(ld, d->zone->catchall);
 	}
 }

@@ -1,6 +1,7 @@
 /*
- * zone_table.c -- the compiled table's storage: the arena, the ck_hs sets
- * and their callbacks, and the small read-only accessors.
+ * zone_table.c -- the compiled table's storage: the arena, the hash sets
+ * (struct zone_set for domains and rules, ck_hs with its callbacks for the
+ * small ones), and the small read-only accessors.
  *
  * The arena hands out memory from blocks that start at 64 KiB and double up
  * to 64 MiB, so a 10-line test table costs one small block and a 5M-rule
@@ -11,7 +12,10 @@
  * The ck_hs sets run in CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC: readers need no
  * lock while one writer (the loader) fills them; once published nobody
  * writes. They are created with twice the expected entries (ck_hs keeps the
- * load factor at or under 1/2), so they never grow after the prescan.
+ * load factor at or under 1/2), so they never grow after the prescan. The
+ * zone_sets are sized the same way (zone__set_put refuses to go past 1/2)
+ * and are never written once the table is published: any number of readers,
+ * no lock, no atomics.
  */
 #include "route/zone.h"
 
@@ -140,19 +144,15 @@ zone_arena_fini(struct zone_arena *a)
 }
 
 static inline unsigned long
-zone_hash_raw(unsigned long seed, const void *scope, const char *s, size_t len)
+zone_hash_raw(unsigned long seed, const char *s, size_t len)
 {
-	/* the scope (a zone pointer for rules) moves the seed, so the same local
-	 * part in two zones hashes apart; 0x9E37... is the 64-bit golden ratio */
-	uint64_t sd = (uint64_t)seed ^ ((uint64_t)(uintptr_t)scope * 0x9E3779B97F4A7C15ull);
-
-	return (unsigned long)XXH3_64bits_withSeed(s, len, sd);
+	return (unsigned long)XXH3_64bits_withSeed(s, len, (uint64_t)seed);
 }
 
 unsigned long
-zone__hash(const struct zone_table *t, const void *scope, const char *s, size_t len)
+zone__hash(const struct zone_table *t, const char *s, size_t len)
 {
-	return zone_hash_raw(t->seed, scope, s, len);
+	return zone_hash_raw(t->seed, s, len);
 }
 
 /*
@@ -180,24 +180,13 @@ zone_untag(const void *e)
 	return (const struct zone_key *)((uintptr_t)e & (((uintptr_t)1 << ZONE_TAG_SHIFT) - 1));
 }
 
-void *
-zone__untag(void *e)
-{
-	return (void *)((uintptr_t)e & (((uintptr_t)1 << ZONE_TAG_SHIFT) - 1));
-}
-
 static unsigned long
 zone_hs_hash(const void *obj, unsigned long seed)
 {
 	const struct zone_key *k = zone_untag(obj);
 
-	return zone_hash_raw(seed, k->scope, k->s, k->len);
+	return zone_hash_raw(seed, k->s, k->len);
 }
-
-/* Bit 0 of a probe (records are 8-aligned, so never of an entry): compare tags only.
- * zone__get_tag() uses it to find a candidate without dereferencing it, so the caller
- * can prefetch the record and verify later (zone_lookup.c's batches). */
-#define ZONE_TAG_ONLY ((uintptr_t)1)
 
 static bool
 zone_hs_compare(const void *a, const void *b)
@@ -206,11 +195,9 @@ zone_hs_compare(const void *a, const void *b)
 
 	if (((uintptr_t)a ^ (uintptr_t)b) >> ZONE_TAG_SHIFT)
 		return false; /* different hash tags: no memory touched */
-	if (((uintptr_t)a | (uintptr_t)b) & ZONE_TAG_ONLY)
-		return true; /* a tag-only probe: the caller verifies the candidate */
 	x = zone_untag(a);
 	y = zone_untag(b);
-	return x->scope == y->scope && x->len == y->len && memcmp(x->s, y->s, x->len) == 0;
+	return x->len == y->len && memcmp(x->s, y->s, x->len) == 0;
 }
 
 static void *
@@ -268,9 +255,9 @@ zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = (unsigned long)(uintptr_t)t ^ 0x5bd1e9955bd1e995ull;
 	/* an IDN zone takes two domain entries: the A-label and the U-label */
-	if (!zone__hs_init(t, &t->domains, nzones * 2))
+	if (!zone__set_init(t, &t->domains, nzones * 2))
 		goto err_domains;
-	if (!zone__hs_init(t, &t->rules, nrules))
+	if (!zone__set_init(t, &t->rules, nrules))
 		goto err_rules;
 	if (!zone__hs_init(t, &t->tls, ntls))
 		goto err_tls;
@@ -281,9 +268,9 @@ zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
 err_wild:
 	ck_hs_destroy(&t->tls);
 err_tls:
-	ck_hs_destroy(&t->rules);
+	zone__set_fini(&t->rules);
 err_rules:
-	ck_hs_destroy(&t->domains);
+	zone__set_fini(&t->domains);
 err_domains:
 	free(t);
 	t = NULL;
@@ -291,37 +278,105 @@ err_domains:
 }
 
 void *
-zone__get_hashed(const ck_hs_t *hs, unsigned long h, const void *scope, const char *s, size_t len)
+zone__get(const struct zone_table *t, const ck_hs_t *hs, const char *s, size_t len)
 {
-	struct zone_key probe = {.scope = scope, .s = s, .len = (uint32_t)len};
+	unsigned long h = zone_hash_raw(t->seed, s, len);
+	struct zone_key probe = {.s = s, .len = (uint32_t)len};
 	/* ck_hs_get takes a non-const set but only reads it */
 	void *e = ck_hs_get((ck_hs_t *)(uintptr_t)hs, h,
 			    (const void *)((uintptr_t)&probe | zone_tag_of(h)));
 
-	return zone__untag(e);
+	return (void *)(uintptr_t)zone_untag(e);
 }
 
-void *
-zone__get(const struct zone_table *t, const ck_hs_t *hs, const void *scope, const char *s,
-	  size_t len)
+bool
+zone__set_init(struct zone_table *t, struct zone_set *s, size_t n)
 {
-	return zone__get_hashed(hs, zone_hash_raw(t->seed, scope, s, len), scope, s, len);
+	size_t want = n < 8 ? 16 : 2 * n + 2, slots = 16;
+
+	while (slots < want)
+		slots *= 2;
+	s->slots = zone_big_alloc(slots * sizeof(*s->slots));
+	if (s->slots == NULL)
+		return false;
+	if (slots * sizeof(*s->slots) < ZONE_HUGE) /* malloc; a fresh mapping is zero */
+		memset(s->slots, 0, slots * sizeof(*s->slots));
+	s->mask = slots - 1;
+	s->n = 0;
+	t->hs_bytes += slots * sizeof(*s->slots);
+	return true;
 }
 
-const void *
-zone__get_tag(const ck_hs_t *hs, unsigned long h)
+void
+zone__set_fini(struct zone_set *s)
 {
-	/* the probe is never dereferenced: the compare callback stops at the tags */
-	void *e =
-	    ck_hs_get((ck_hs_t *)(uintptr_t)hs, h, (const void *)(zone_tag_of(h) | ZONE_TAG_ONLY));
+	if (s->slots != NULL)
+		zone_big_free(s->slots, (s->mask + 1) * sizeof(*s->slots));
+	s->slots = NULL;
+}
 
-	return zone__untag(e);
+/* Store a tagged entry into the first free slot of h's probe sequence. */
+static void
+zone_set_store(uint64_t *slots, size_t mask, unsigned long h, uint64_t tagged)
+{
+	size_t i = h & mask;
+
+	while (slots[i] != 0)
+		i = (i + 1) & mask;
+	slots[i] = tagged;
+}
+
+/* Double the slots of s (the loader's, before publication: nobody reads it yet). */
+static bool
+zone_set_grow(struct zone_table *t, struct zone_set *s)
+{
+	size_t old = s->mask + 1, slots = 2 * old;
+	uint64_t *p = zone_big_alloc(slots * sizeof(*p));
+
+	if (p == NULL)
+		return false;
+	if (slots * sizeof(*p) < ZONE_HUGE)
+		memset(p, 0, slots * sizeof(*p));
+	for (size_t i = 0; i < old; i++) {
+		const struct zone_key *k = zone__set_at(s, i);
+
+		if (k != NULL)
+			zone_set_store(p, slots - 1, zone_hash_raw(t->seed, k->s, k->len),
+				       s->slots[i]);
+	}
+	zone_big_free(s->slots, old * sizeof(*p));
+	s->slots = p;
+	s->mask = slots - 1;
+	t->hs_bytes += (slots - old) * sizeof(*p);
+	return true;
+}
+
+bool
+zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
+	      const struct zone_key *entry)
+{
+	BUG_ON((uintptr_t)entry >> ZONE_SET_TAG_SHIFT != 0); /* no room for the tag */
+	/* keep at least half the slots empty: probes stay short. The prescan sizes the
+	 * set; this grows it only for lines the prescan miscounts (an indented zone line) */
+	if (s->n + 1 > (s->mask + 1) / 2 && !zone_set_grow(t, s))
+		return false;
+	zone_set_store(s->slots, s->mask, h,
+		       (uint64_t)(uintptr_t)entry | ((uint64_t)h >> ZONE_SET_TAG_SHIFT)
+							<< ZONE_SET_TAG_SHIFT);
+	s->n++;
+	return true;
+}
+
+const struct zone_key *
+zone__set_at(const struct zone_set *s, size_t i)
+{
+	return (const struct zone_key *)(uintptr_t)(s->slots[i] & ZONE_SET_PTR_MASK);
 }
 
 bool
 zone__put(struct zone_table *t, ck_hs_t *hs, const struct zone_key *entry)
 {
-	unsigned long h = zone_hash_raw(t->seed, entry->scope, entry->s, entry->len);
+	unsigned long h = zone_hash_raw(t->seed, entry->s, entry->len);
 
 	BUG_ON((uintptr_t)entry >> ZONE_TAG_SHIFT != 0); /* no room for the tag */
 	return ck_hs_put(hs, h, (const void *)((uintptr_t)entry | zone_tag_of(h)));
@@ -334,8 +389,8 @@ zone_table_free(struct zone_table *t)
 		return;
 	ck_hs_destroy(&t->wild);
 	ck_hs_destroy(&t->tls);
-	ck_hs_destroy(&t->rules);
-	ck_hs_destroy(&t->domains);
+	zone__set_fini(&t->rules);
+	zone__set_fini(&t->domains);
 	zone_arena_fini(&t->arena);
 	free(t);
 	t = NULL;
@@ -369,7 +424,7 @@ zone_table_tls_policy(const struct zone_table *t, const char *domain, size_t len
 
 	if (zone__domain_canon(domain, len, canon, &clen, ulabel, &ulen, &why) != 0)
 		return ZONE_TLS_UNSET;
-	e = zone__get(t, &t->tls, NULL, canon, clen);
+	e = zone__get(t, &t->tls, canon, clen);
 	return e != NULL ? (enum zone_tls_policy)e->policy : ZONE_TLS_UNSET;
 }
 

@@ -26,7 +26,7 @@ dest(struct zone_decision *d, unsigned g, const char *addr, uint16_t port)
 {
 	struct zone_dest *x = &d->groups[g].d[d->groups[g].n++];
 
-	strcpy(x->addr, addr);
+	x->addr = addr;
 	x->port = port;
 	if (g + 1 > d->ngroups)
 		d->ngroups = g + 1;

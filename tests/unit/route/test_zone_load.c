@@ -530,3 +530,29 @@ Test(zone_load, limits_domain_253_octets_and_label_63)
 	free(d);
 	d = NULL;
 }
+
+/* The prescan counts zone lines that start with "zone "; an indented one is a zone all
+ * the same. The domains set must make room (it refused with "out of memory"). */
+Test(zone_load, bug_indented_zone_lines_overflow_the_domains_set)
+{
+	static char text[16384];
+	struct zone_decision *d = malloc(sizeof(*d));
+	char addr[64];
+	struct zone_table *t;
+	char err[256];
+	int k = 0;
+
+	cr_assert_not_null(d);
+	for (int i = 0; i < 200; i++)
+		k += snprintf(text + k, sizeof(text) - (size_t)k,
+			      "%szone z%d.test\nx@z%d.test drop\n", i % 2 ? " " : "\t", i, i);
+	cr_assert_eq(load_err(text, (size_t)k, &t, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(zone_table_nzones(t), 200);
+	for (int i = 0; i < 200; i++) {
+		snprintf(addr, sizeof(addr), "x@z%d.test", i);
+		zone_lookup(t, addr, strlen(addr), d);
+		cr_expect_eq(d->action, ZONE_DROP, "%s: %s", addr, d->reply);
+	}
+	free(d);
+	zone_table_free(t);
+}

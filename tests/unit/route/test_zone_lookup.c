@@ -7,6 +7,7 @@
  * the exact --lookup JSON it must give.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -537,5 +538,141 @@ Test(zone_lookup, bug_wildcard_parent_accepts_invalid_subdomains)
 	};
 
 	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+/* The rules set is keyed by the whole address ("local@zone"), probed first with the
+ * address as written (local part folded): that probe must decide only what the zone's
+ * own rules would, and hand every other spelling to the zone path. */
+Test(zone_lookup, the_whole_address_probe_matches_only_what_the_zone_rules_would)
+{
+	struct zone_table *t = load_text("zone fold.test local-case=sensitive\n"
+					 "bob@fold.test forward bob@dest.test\n"
+					 "Carol@fold.test forward carol@dest.test\n"
+					 "*@fold.test forward catch@dest.test\n"
+					 "zone Mixed.TEST\n"
+					 "Dave@MIXED.test forward dave@dest.test\n"
+					 "zone wild.test subdomains=wildcard\n"
+					 "erin@wild.test forward erin@dest.test\n"
+					 "verified-domain dest.test\n");
+#define F_CATCH FWD("fold.test", "*@fold.test", "[[\"catch@dest.test\"]]")
+#define F_BOB	FWD("fold.test", "bob@fold.test", "[[\"bob@dest.test\"]]")
+#define F_CAROL FWD("fold.test", "Carol@fold.test", "[[\"carol@dest.test\"]]")
+#define M_DAVE	FWD("mixed.test", "Dave@MIXED.test", "[[\"dave@dest.test\"]]")
+#define W_ERIN	FWD("wild.test", "erin@wild.test", "[[\"erin@dest.test\"]]")
+	static const struct lookup_case_n c[] = {
+	    /* local-case=sensitive: the folded probe finds "bob", which only "bob" is */
+	    ROW("bob@fold.test", F_BOB),
+	    ROW("bob@FOLD.test", F_BOB),
+	    ROW("Bob@fold.test", F_CATCH),
+	    ROW("BOB@fold.test", F_CATCH),
+	    ROW("bob+x@fold.test", F_BOB),
+	    ROW("Bob+x@fold.test", F_CATCH),
+	    ROW("\"bob\"@fold.test", F_BOB),
+	    ROW("\"Bob\"@fold.test", F_CATCH),
+	    ROW("Carol@fold.test", F_CAROL),
+	    ROW("Carol@Fold.Test", F_CAROL),
+	    ROW("carol@fold.test", F_CATCH),
+	    ROW("CAROL@fold.test", F_CATCH),
+	    /* a rule written in capitals: its key is folded, the pattern kept */
+	    ROW("dave@mixed.test", M_DAVE),
+	    ROW("DAVE@Mixed.Test", M_DAVE),
+	    ROW("dave+x@mixed.test", M_DAVE),
+	    /* a wildcard subdomain names the zone, not a key of its own */
+	    ROW("erin@wild.test", W_ERIN),
+	    ROW("erin@sub.wild.test", W_ERIN),
+	    ROW("ERIN@Sub.Wild.Test", W_ERIN),
+	    ROW("erin+x@a.b.wild.test", W_ERIN),
+	};
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+#undef F_CATCH
+#undef F_BOB
+#undef F_CAROL
+#undef M_DAVE
+#undef W_ERIN
+}
+
+/* Destinations are borrowed: addr and host point into the table, or for an appended
+ * tag into the decision's own tagged[]; another lookup into another decision leaves
+ * them as they were. */
+Test(zone_lookup, destination_strings_are_borrowed_and_stay_valid)
+{
+	struct zone_table *t = load_text(tag_text);
+	struct zone_decision *d2 = malloc(sizeof(*d2));
+	const char *tagged = dec->tagged, *end = dec->tagged + sizeof(dec->tagged);
+
+	cr_assert_not_null(d2);
+	zone_lookup(t, "carol+x@t.test", 14, dec);
+	zone_lookup(t, "carol@t.test", 12, d2);
+	cr_assert_eq(dec->action, ZONE_FORWARD);
+	cr_assert_eq(d2->action, ZONE_FORWARD);
+	cr_assert_eq(dec->ngroups, 2);
+	cr_assert_eq(d2->ngroups, 2);
+	/* tagged: rebuilt in the decision, one after the other, NUL-terminated */
+	cr_expect_str_eq(dec->groups[0].d[0].addr, "carol+x@dest.test");
+	cr_expect_str_eq(dec->groups[1].d[0].addr, "\"c q+x\"@dest.test");
+	cr_expect(dec->groups[0].d[0].addr >= tagged && dec->groups[0].d[0].addr < end);
+	cr_expect(dec->groups[1].d[0].addr >= tagged && dec->groups[1].d[0].addr < end);
+	/* untagged: the table's own text, the host inside it */
+	cr_expect_str_eq(d2->groups[0].d[0].addr, "carol@dest.test");
+	cr_expect(d2->groups[0].d[0].addr < (const char *)d2 ||
+		  d2->groups[0].d[0].addr >= (const char *)(d2 + 1));
+	cr_expect_str_eq(d2->groups[0].d[0].host, "dest.test");
+	cr_expect_eq(d2->groups[0].d[0].host, d2->groups[0].d[0].addr + 6);
+	/* hosts are the table's even for a tagged address */
+	cr_expect_eq(dec->groups[0].d[0].host, d2->groups[0].d[0].host);
+	/* more lookups into d2 do not touch dec */
+	zone_lookup(t, "carol+yy@t.test", 15, d2);
+	zone_lookup(t, "nobody@t.test", 13, d2);
+	cr_expect_str_eq(dec->groups[0].d[0].addr, "carol+x@dest.test");
+	cr_expect_str_eq(dec->groups[1].d[0].addr, "\"c q+x\"@dest.test");
+	cr_expect_eq(strlen(dec->groups[0].d[0].addr), 17);
+	free(d2);
+	zone_table_free(t);
+}
+
+/* The largest forward (16 groups of 8 fallbacks) with the longest tag: every tagged
+ * address fits in tagged[] and comes out whole. */
+Test(zone_lookup, limits_tag_appended_to_16_groups_of_8_fallbacks)
+{
+	static char text[8192];
+	char addr[ZONE_MAX_LOCAL + 16], want[128], tag[64];
+	struct zone_table *t;
+	int k;
+
+	k = snprintf(text, sizeof(text),
+		     "zone big.test tag=append\nverified-domain dest.test\n"
+		     "a@big.test forward");
+	for (int g = 0; g < ZONE_MAX_GROUPS; g++)
+		for (int f = 0; f < ZONE_MAX_FALLBACKS; f++)
+			k += snprintf(text + k, sizeof(text) - (size_t)k, "%sg%02df%d-%s@dest.test",
+				      f == 0 ? " " : "|", g, f, "padpadpadpadpadpad");
+	k += snprintf(text + k, sizeof(text) - (size_t)k, "\n");
+	cr_assert_lt((size_t)k, sizeof(text) - 1);
+	t = load_text(text);
+	/* "a" + "+" + 62 octets: the longest local part (64) */
+	memset(tag, 't', sizeof(tag));
+	tag[0] = '+';
+	tag[63] = '\0';
+	snprintf(addr, sizeof(addr), "a%s@big.test", tag);
+	cr_assert_eq(strlen(addr), ZONE_MAX_LOCAL + 9);
+	zone_lookup(t, addr, strlen(addr), dec);
+	cr_assert_eq(dec->action, ZONE_FORWARD, "%s", dec->reply);
+	cr_assert_eq(dec->ngroups, ZONE_MAX_GROUPS);
+	for (int g = 0; g < ZONE_MAX_GROUPS; g++) {
+		cr_assert_eq(dec->groups[g].n, ZONE_MAX_FALLBACKS);
+		for (int f = 0; f < ZONE_MAX_FALLBACKS; f++) {
+			const char *a = dec->groups[g].d[f].addr;
+
+			snprintf(want, sizeof(want), "g%02df%d-%s%s@dest.test", g, f,
+				 "padpadpadpadpadpad", tag);
+			cr_expect_str_eq(a, want, "group %d fallback %d", g, f);
+			cr_expect(a >= dec->tagged &&
+				  a + strlen(a) < dec->tagged + sizeof(dec->tagged));
+			cr_expect_str_eq(dec->groups[g].d[f].host, "dest.test");
+		}
+	}
 	zone_table_free(t);
 }
