@@ -417,9 +417,14 @@ main(int argc, char **argv)
 	log_event("start", &cfg, n);
 
 	while (stopped < n) {
-		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+		struct pollfd pfd[] = {
+		    {.fd = sfd, .events = POLLIN},
+		    {.fd = zonectl_watch_fd(), .events = POLLIN}, /* poll ignores -1 */
+		};
 
-		if (poll(&pfd, 1, MAIN_POLL_MS) > 0) {
+		if (poll(pfd, ARRAY_SIZE(pfd), MAIN_POLL_MS) > 0 && (pfd[1].revents & POLLIN))
+			zonectl_watch_ready(); /* the zone file changed: the loader reloads it */
+		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))

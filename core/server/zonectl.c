@@ -9,7 +9,10 @@
  *   - the loader thread: the only one that swaps the pointer and calls
  *     ck_epoch_call/ck_epoch_poll on its own record, hence the only one that
  *     advances the global epoch;
- *   - the shards: zonectl_enter/leave on their own records only.
+ *   - the shards: zonectl_enter/leave on their own records only;
+ *   - the control thread also reads the inotify descriptor (it owns the
+ *     process's event sources: signals, file changes) and forwards a
+ *     change to the loader through an eventfd.
  *
  * Design decisions:
  *   - ck_epoch rather than a reference count on the table: a refcount is one
@@ -20,8 +23,9 @@
  *     never idle. Without sections a nested begin keeps the record's oldest
  *     epoch forever and nothing retired would ever be freed; with them the
  *     record moves to the newer epoch once its older sections have ended.
- *   - A thread rather than the control loop: a 1M-zone file takes seconds
- *     to load, and the control thread must keep draining the shards' logs.
+ *   - Loading on a thread of its own, not in the control loop: a 1M-zone
+ *     file takes seconds to load, and the control thread must keep
+ *     draining the shards' logs meanwhile.
  *   - inotify on the directory rather than the file: an atomic rename over
  *     the file replaces its inode, which a watch on the file would lose.
  */
@@ -77,12 +81,13 @@ static struct zonectl {
 	bool running;			    /* the loader thread exists */
 	int stop_fd;			    /* eventfd: the loader exits; -1 when not running */
 	int reload_fd;			    /* eventfd: zonectl_reload(); -1 when not running */
-	int watch_fd;			    /* inotify; -1 when not running or no file */
+	int watch_fd;			    /* inotify, read on the control thread; -1 if none */
+	int changed_fd;			    /* eventfd: the control thread saw the file change */
 	uint64_t retired;		    /* tables handed to ck_epoch; loader thread */
 	_Atomic uint64_t loads;		    /* reloads that swapped the table */
 	_Atomic uint64_t refusals;	    /* reloads refused (old table kept) */
 	_Atomic uint64_t frees;		    /* retired tables freed, <= retired */
-} zc = {.stop_fd = -1, .reload_fd = -1, .watch_fd = -1};
+} zc = {.stop_fd = -1, .reload_fd = -1, .watch_fd = -1, .changed_fd = -1};
 
 static uint64_t
 now_ns(void)
@@ -308,7 +313,7 @@ loader_main(void *arg)
 		struct pollfd pfd[] = {
 		    {.fd = zc.stop_fd, .events = POLLIN},
 		    {.fd = zc.reload_fd, .events = POLLIN},
-		    {.fd = zc.watch_fd, .events = POLLIN}, /* poll ignores fd -1 */
+		    {.fd = zc.changed_fd, .events = POLLIN},
 		};
 		eventfd_t v;
 
@@ -318,7 +323,7 @@ loader_main(void *arg)
 			break;
 		/* a window from the first event, not from the last: a file
 		 * rewritten without pause still gets loaded */
-		if ((pfd[2].revents & POLLIN) && watch_drain() && due == 0)
+		if ((pfd[2].revents & POLLIN) && eventfd_read(zc.changed_fd, &v) == 0 && due == 0)
 			due = now_ns() + ZONECTL_DEBOUNCE_MS * 1000000ull;
 		if ((pfd[1].revents & POLLIN) && eventfd_read(zc.reload_fd, &v) == 0) {
 			reload("signal");
@@ -347,6 +352,7 @@ close_fds(void)
 	close_fd(&zc.stop_fd);
 	close_fd(&zc.reload_fd);
 	close_fd(&zc.watch_fd);
+	close_fd(&zc.changed_fd);
 }
 
 int
@@ -359,7 +365,8 @@ zonectl_start(struct logring *log)
 	zc.log = log;
 	zc.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	zc.reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (zc.stop_fd < 0 || zc.reload_fd < 0)
+	zc.changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (zc.stop_fd < 0 || zc.reload_fd < 0 || zc.changed_fd < 0)
 		goto err_fds;
 	if (zc.path[0] != '\0') {
 		zc.watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -383,6 +390,19 @@ err_fds:
 	ret = -errno;
 	close_fds();
 	return ret;
+}
+
+int
+zonectl_watch_fd(void)
+{
+	return zc.watch_fd;
+}
+
+void
+zonectl_watch_ready(void)
+{
+	if (zc.watch_fd >= 0 && watch_drain())
+		(void)eventfd_write(zc.changed_fd, 1);
 }
 
 void

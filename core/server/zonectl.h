@@ -51,8 +51,9 @@ struct zone_snap {
 int zonectl_init(const char *path, char *err, size_t errlen);
 
 /*
- * Start the loader thread: it watches the file (when there is one) and
- * serves zonectl_reload(). Its log lines go to `log` (not owned; it must
+ * Start the loader thread and the file watch (when there is a file): the
+ * loader serves zonectl_reload() and the changes zonectl_watch_ready()
+ * reports. Its log lines go to `log` (not owned; it must
  * outlive zonectl_stop), which the control thread drains like a shard's:
  * one JSON line per reload, event "zones", outcome "loaded" or "refused"
  * ("skipped" without a file), trigger "signal" or "inotify", file, zones,
@@ -63,6 +64,16 @@ int zonectl_start(struct logring *log);
 
 /* Ask for a reload (async-signal-unsafe; control thread). Coalesces. */
 void zonectl_reload(void);
+
+/*
+ * The inotify descriptor that reports changes of the zone file, -1 without
+ * a file: the control thread polls it beside its signalfd and calls
+ * zonectl_watch_ready() when it is readable (or at any time: it does not
+ * block). A change of the file is handed to the loader thread, which loads
+ * it once the burst of events is over (ZONECTL_DEBOUNCE_MS).
+ */
+int zonectl_watch_fd(void);
+void zonectl_watch_ready(void);
 
 /*
  * Stop the loader thread and free every table. No reader may be in a

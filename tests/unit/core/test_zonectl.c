@@ -106,6 +106,15 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Wait as sluice's control thread does: hand file changes (inotify) to the loader. */
+static void
+control_wait_ms(long ms)
+{
+	zonectl_watch_ready();
+	sleep_ms(ms);
+	zonectl_watch_ready();
+}
+
 /* First destination of addr's decision on t into out ("" when not a forward). */
 static void
 route(const struct zone_table *t, const char *addr, char *out, size_t cap)
@@ -136,7 +145,7 @@ wait_route(struct zone_reader *r, const char *addr, const char *dest)
 		route_now(r, addr, got, sizeof(got));
 		if (strcmp(got, dest) == 0)
 			return true;
-		sleep_ms(2);
+		control_wait_ms(2);
 	}
 	return false;
 }
@@ -148,7 +157,7 @@ wait_count(uint64_t (*counter)(void), uint64_t want)
 	for (int ms = 0; ms < WAIT_MS; ms += 2) {
 		if (counter() >= want)
 			return true;
-		sleep_ms(2);
+		control_wait_ms(2);
 	}
 	return counter() >= want;
 }
@@ -160,7 +169,7 @@ wait_all_freed(void)
 	for (int ms = 0; ms < WAIT_MS; ms += 2) {
 		if (zonectl_frees() == zonectl_loads())
 			return true;
-		sleep_ms(2);
+		control_wait_ms(2);
 	}
 	return false;
 }
@@ -190,7 +199,7 @@ wait_log(struct logring *r, const char *needle, char *out, size_t cap)
 		drain_log(r, out, cap);
 		if (strstr(out, needle) != NULL)
 			return true;
-		sleep_ms(2);
+		control_wait_ms(2);
 	}
 	return false;
 }
@@ -270,7 +279,7 @@ Test(zonectl, a_snapshot_keeps_its_table_across_reloads_until_it_leaves)
 	replace_file(&f, versions[1]);
 	zonectl_reload();
 	cr_assert(wait_route(&f.reader, "alice@example.com", "a@two.test"));
-	sleep_ms(500);
+	control_wait_ms(500);
 
 	cr_assert_geq(zonectl_loads(), 3);
 	cr_assert_lt(zonectl_frees(), zonectl_loads(), "the snapshot's table is still held");
@@ -317,7 +326,7 @@ Test(zonectl, overlapping_snapshots_on_one_reader_each_keep_their_table)
 	zonectl_leave(&f.reader, &s1); /* the oldest transaction ends first */
 	swap_to(&f, 1, 3);
 	cr_assert(wait_count(zonectl_frees, 1), "T0 is freed while s2 and s3 are open");
-	sleep_ms(500); /* the loader's periodic polls: a wrong free would have happened */
+	control_wait_ms(500); /* the loader's periodic polls: a wrong free would have happened */
 	cr_assert_eq(zonectl_frees(), 1, "T1 and T2 are still held");
 	route(s2.table, "alice@example.com", got, sizeof(got));
 	cr_assert_str_eq(got, "a@two.test");
@@ -431,7 +440,7 @@ Test(zonectl, other_files_in_the_directory_are_ignored)
 	snprintf(other, sizeof(other), "%s/zones.txt.bak", f.dir);
 	write_file(other, versions[1]);
 	/* longer than the debounce window: a reload would have happened */
-	sleep_ms(300);
+	control_wait_ms(300);
 	cr_assert_eq(zonectl_loads() + zonectl_refusals(), 0);
 	stop(&f);
 }
