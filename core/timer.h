@@ -20,6 +20,7 @@ enum timer_class {
 	TIMER_DATA,	/* waiting for message content */
 	TIMER_UPSTREAM, /* waiting for the upstream (connect, reply, send) */
 	TIMER_CLOSE,	/* a closing session's last reply is not being read */
+	TIMER_UP_IDLE,	/* a pooled upstream connection waits for a session */
 	TIMER__COUNT
 };
 

@@ -630,7 +630,8 @@ sess_upstream_ready(struct session *s)
 			up_release(s->up);
 			s->up = NULL;
 		}
-		err = up_open(s->sh, s, &s->up);
+		s->up = up_pool_take(s->sh, s);
+		err = s->up != NULL ? 0 : up_open(s->sh, s, &s->up);
 		if (err < 0) {
 			shard_warn(s->sh, "upstream", "cannot open a connection: %s",
 				   strerror(-err));

@@ -331,6 +331,7 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg,
 	timeouts[TIMER_DATA] = cfg->data_timeout_ms;
 	timeouts[TIMER_UPSTREAM] = cfg->upstream_timeout_ms;
 	timeouts[TIMER_CLOSE] = SHARD_CLOSE_LINGER_MS;
+	timeouts[TIMER_UP_IDLE] = UP_POOL_IDLE_MS;
 	timers_init(&sh->timers, timeouts);
 
 	sh->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -430,7 +431,7 @@ shard_on_tick(struct shard *sh)
 	struct timer *t;
 
 	while ((t = timers_expired(&sh->timers, sh->now_ms)) != NULL) {
-		if (t->cls == TIMER_UPSTREAM)
+		if (t->cls == TIMER_UPSTREAM || t->cls == TIMER_UP_IDLE)
 			up_on_timer(
 			    (struct upstream *)((char *)t - offsetof(struct upstream, timer)));
 		else
@@ -464,6 +465,7 @@ shard_begin_drain(struct shard *sh)
 		shutdown(sh->listen_fd[i], SHUT_RDWR);
 	}
 	shard_each_session(sh, sess_drain, false);
+	up_pool_flush(sh); /* idle upstream connections: QUIT now */
 }
 
 static void

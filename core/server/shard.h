@@ -118,6 +118,8 @@ struct shard {
 	uint64_t next_sess_id;		  /* low bits of session ids */
 	uint32_t live_sessions;		  /* sessions not yet freed */
 	uint32_t live_upstreams;	  /* upstreams not yet freed */
+	struct upstream *up_pool;	  /* idle upstream connections, most recent first */
+	uint32_t up_pooled;		  /* ... how many */
 	struct ratelimit warn_rl;	  /* environment warnings (EMFILE, pools full, ...) */
 	uint32_t recv_retry;		  /* sessions waiting for a provided buffer */
 	uint32_t accept_rearm;		  /* bit i: listener i re-arms its accept at the tick */

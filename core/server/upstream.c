@@ -89,11 +89,32 @@ up_arm_recv(struct upstream *up)
 }
 
 /* Abort the connection: pending operations end, then the slot is freed. */
+/* Take up out of the shard's pool of idle connections (no-op if not in it). */
+static void
+up_pool_unlink(struct upstream *up)
+{
+	struct shard *sh = up->sh;
+
+	if (!up->pooled)
+		return;
+	if (up->pool_prev != NULL)
+		up->pool_prev->pool_next = up->pool_next;
+	else
+		sh->up_pool = up->pool_next;
+	if (up->pool_next != NULL)
+		up->pool_next->pool_prev = up->pool_prev;
+	up->pool_prev = up->pool_next = NULL;
+	up->pooled = false;
+	sh->up_pooled--;
+	timer_disarm(&up->timer);
+}
+
 static void
 up_kill(struct upstream *up)
 {
 	if (up->state == UP_DEAD)
 		return;
+	up_pool_unlink(up);
 	up->state = UP_DEAD;
 	timer_disarm(&up->timer);
 	shutdown(up->fd, SHUT_RDWR);
@@ -470,6 +491,41 @@ up_is_usable(const struct upstream *up)
 	return up->state != UP_DEAD && up->state != UP_QUIT;
 }
 
+/* Say QUIT and close once it is answered. */
+static void
+up_quit(struct upstream *up)
+{
+	up_queue(up, EXP_QUIT, "QUIT");
+	up->state = UP_QUIT;
+	up_submit_cmds(up);
+}
+
+/* Idle between transactions, with room in the pool: the next session may have it. */
+static bool
+up_poolable(const struct upstream *up)
+{
+	const struct shard *sh = up->sh;
+
+	return !up->tx_open && !up->mail_inflight && up->pend_len == 0 &&
+	       up->rcpt_outstanding == 0 && !up->early_data && sh->up_pooled < UP_POOL_MAX &&
+	       !sh->draining;
+}
+
+static void
+up_pool_park(struct upstream *up)
+{
+	struct shard *sh = up->sh;
+
+	up->pooled = true;
+	up->pool_prev = NULL;
+	up->pool_next = sh->up_pool;
+	if (sh->up_pool != NULL)
+		sh->up_pool->pool_prev = up;
+	sh->up_pool = up;
+	sh->up_pooled++;
+	timer_arm(&sh->timers, &up->timer, TIMER_UP_IDLE, sh->now_ms);
+}
+
 void
 up_release(struct upstream *up)
 {
@@ -477,12 +533,38 @@ up_release(struct upstream *up)
 	/* after an early DATA the upstream reads content: QUIT would be content */
 	if (up->state == UP_READY && up->exp_len == 0 && !up->sending && up->spool == NULL &&
 	    !(up->early_data && !up->data_refused)) {
-		up_queue(up, EXP_QUIT, "QUIT");
-		up->state = UP_QUIT;
-		up_submit_cmds(up);
+		if (up_poolable(up))
+			up_pool_park(up);
+		else
+			up_quit(up);
 		return;
 	}
 	up_kill(up);
+}
+
+struct upstream *
+up_pool_take(struct shard *sh, struct session *sess)
+{
+	struct upstream *up = sh->up_pool;
+
+	if (up == NULL)
+		return NULL;
+	up_pool_unlink(up);
+	up->attached = true;
+	up->sess_slot = sess->slot;
+	up->sess_gen = sess->gen;
+	return up;
+}
+
+void
+up_pool_flush(struct shard *sh)
+{
+	struct upstream *up;
+
+	while ((up = sh->up_pool) != NULL) {
+		up_pool_unlink(up);
+		up_quit(up);
+	}
 }
 
 /* Give back retired spools once no send or zero-copy notification uses them. */
@@ -847,7 +929,8 @@ up_on_recv(struct upstream *up, int res)
 {
 	up->recv_armed = false;
 	if (res <= 0) {
-		if (up->state == UP_QUIT || up->state == UP_DEAD)
+		/* a pooled connection the server timed out is no news */
+		if (up->state == UP_QUIT || up->state == UP_DEAD || up->pooled)
 			up_kill(up);
 		else
 			up_fail(up, res == 0 ? "closed by upstream" : "recv failed",
@@ -978,5 +1061,10 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 void
 up_on_timer(struct upstream *up)
 {
+	if (up->pooled) {
+		up_pool_unlink(up); /* idle too long: close it politely */
+		up_quit(up);
+		return;
+	}
 	up_fail(up, "timeout", "451 4.4.2 Upstream timeout");
 }

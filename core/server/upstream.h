@@ -32,10 +32,12 @@
 struct shard;
 struct session;
 
-#define UP_MAX_RCPT   16    /* RCPTs waiting to be sent (one client RCPT's destinations) */
-#define UP_MAX_EXPECT 32    /* replies outstanding at most: MAIL + UP_MAX_RCPT RCPTs + DATA ... */
-#define UP_CMD_BUF    16384 /* command bytes queued at most: MAIL + UP_MAX_RCPT long RCPTs */
-#define UP_RECV_BUF   4096  /* bytes per recv */
+#define UP_MAX_RCPT	16    /* RCPTs waiting to be sent (one client RCPT's destinations) */
+#define UP_MAX_EXPECT	32    /* replies outstanding at most: MAIL + UP_MAX_RCPT RCPTs + DATA ... */
+#define UP_CMD_BUF	16384 /* command bytes queued at most: MAIL + UP_MAX_RCPT long RCPTs */
+#define UP_RECV_BUF	4096  /* bytes per recv */
+#define UP_POOL_MAX	32    /* idle connections kept per shard (one relay host for now) */
+#define UP_POOL_IDLE_MS 5000  /* an idle pooled connection is closed after this long */
 
 enum up_state {
 	UP_CONNECTING, /* connect SQE in flight */
@@ -86,30 +88,32 @@ struct upstream {
 	bool data_open;		       /* the upstream said 354: it waits for content */
 	bool data_refused;	       /* the upstream refused the early DATA: data_reply */
 	bool reused;		       /* carried at least one transaction before */
-	uint8_t state;		       /* enum up_state */
-	int fd;			       /* owned: socket */
-	uint16_t inflight;	       /* SQEs in flight */
-	uint8_t expect[UP_MAX_EXPECT]; /* ring of enum up_expect */
-	uint8_t exp_head, exp_len;     /* ring position and length */
-	struct timer timer;	       /* connect/reply deadline */
-	struct smtp_ehlo_caps caps;    /* what the upstream offers */
-	char cmd[UP_CMD_BUF];	       /* commands to send: [cmd_off, cmd_len) */
-	uint32_t cmd_len, cmd_off;     /* queued bytes and bytes already sent */
-	uint32_t cmd_sending;	       /* bytes in the send SQE */
-	char rbuf[UP_RECV_BUF];	       /* recv target (ciphertext under TLS) */
-	struct tls_conn *tls;	       /* owned: after STARTTLS; NULL in plaintext */
-	uint32_t tls_sending;	       /* ciphertext bytes in the send SQE */
-	bool body_encrypted;	       /* under TLS: all content went into tls_write */
-	char pbuf[UP_RECV_BUF];	       /* plaintext decrypted from rbuf */
-	struct smtp_reply reply;       /* reply being parsed */
-	struct smtp_reply mail_reply;  /* MAIL's refusal, relayed for the RCPT */
-	struct smtp_reply data_reply;  /* early DATA's refusal, relayed at end of content */
-	struct spool *spool;	       /* owned during UP_BODY; NULL otherwise */
-	struct spool *retired;	 /* owned: sent spools the kernel may still read (zero copy) */
-	char hdr[1024];		 /* headers we prepend (Received) */
-	struct iovec iov[2];	 /* body send: hdr + spool */
-	struct msghdr msg;	 /* body send */
-	const char *fail_reason; /* static text for logs */
+	bool pooled;		       /* idle in the shard's pool (no session owns it) */
+	struct upstream *pool_prev, *pool_next; /* links in the shard's pool */
+	uint8_t state;				/* enum up_state */
+	int fd;					/* owned: socket */
+	uint16_t inflight;			/* SQEs in flight */
+	uint8_t expect[UP_MAX_EXPECT];		/* ring of enum up_expect */
+	uint8_t exp_head, exp_len;		/* ring position and length */
+	struct timer timer;			/* connect/reply deadline */
+	struct smtp_ehlo_caps caps;		/* what the upstream offers */
+	char cmd[UP_CMD_BUF];			/* commands to send: [cmd_off, cmd_len) */
+	uint32_t cmd_len, cmd_off;		/* queued bytes and bytes already sent */
+	uint32_t cmd_sending;			/* bytes in the send SQE */
+	char rbuf[UP_RECV_BUF];			/* recv target (ciphertext under TLS) */
+	struct tls_conn *tls;			/* owned: after STARTTLS; NULL in plaintext */
+	uint32_t tls_sending;			/* ciphertext bytes in the send SQE */
+	bool body_encrypted;			/* under TLS: all content went into tls_write */
+	char pbuf[UP_RECV_BUF];			/* plaintext decrypted from rbuf */
+	struct smtp_reply reply;		/* reply being parsed */
+	struct smtp_reply mail_reply;		/* MAIL's refusal, relayed for the RCPT */
+	struct smtp_reply data_reply; /* early DATA's refusal, relayed at end of content */
+	struct spool *spool;	      /* owned during UP_BODY; NULL otherwise */
+	struct spool *retired;	      /* owned: sent spools the kernel may still read (zero copy) */
+	char hdr[1024];		      /* headers we prepend (Received) */
+	struct iovec iov[2];	      /* body send: hdr + spool */
+	struct msghdr msg;	      /* body send */
+	const char *fail_reason;      /* static text for logs */
 };
 
 /*
@@ -156,8 +160,23 @@ bool up_rset(struct upstream *up);
 /* True when the upstream can carry another transaction. */
 bool up_is_usable(const struct upstream *up);
 
-/* The session lets go: QUIT if idle, else abort; frees itself later. */
+/*
+ * The session lets go: an idle connection goes to the shard's pool for the
+ * next session (at most UP_POOL_MAX, for UP_POOL_IDLE_MS), one in the middle
+ * of something is aborted; one that cannot be pooled says QUIT. It frees
+ * itself later.
+ */
 void up_release(struct upstream *up);
+
+/*
+ * An idle pooled connection for `sess`, attached to it, or NULL: a session
+ * that needs an upstream tries this before up_open(), so a busy relay host
+ * does not cost a TCP (and TLS) handshake per client session.
+ */
+struct upstream *up_pool_take(struct shard *sh, struct session *sess);
+
+/* QUIT every pooled connection (shutdown). */
+void up_pool_flush(struct shard *sh);
 
 /* Completion handlers, called by the shard's dispatcher. */
 void up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe);

@@ -64,14 +64,16 @@ variant()
 	sed -n 's/^[0-9.]* \(c[0-9]*\) < \(.*\)$/\1 \2/p' "$name-up.log" >"$name-up.cmds"
 }
 
-# rcpts_after CMDS SENDER: the RCPT addresses sent on the connection that carried
-# MAIL FROM:<SENDER>, space-separated, in order
+# rcpts_after CMDS SENDER: the RCPT addresses of the transaction that began with
+# MAIL FROM:<SENDER>, space-separated, in order (its connection's RCPTs up to the next
+# MAIL or RSET there: connections are pooled, so one may carry several sessions)
 rcpts_after()
 {
-	local conn
-	conn=$(grep -F "MAIL FROM:<$2>" "$1" | head -1 | cut -d' ' -f1)
-	[ -n "$conn" ] || return 0
-	grep "^$conn RCPT TO:" "$1" | sed 's/.*RCPT TO:<\(.*\)>.*/\1/' | paste -sd' '
+	awk -v from="MAIL FROM:<$2>" '
+		!conn && index($0, from) { conn = $1; next }
+		conn && $1 == conn && ($2 == "MAIL" || $2 == "RSET") { exit }
+		conn && $1 == conn && $2 == "RCPT" { sub(/.*RCPT TO:</, ""); sub(/>.*/, ""); out = out (out ? " " : "") $0 }
+		END { print out }' "$1"
 }
 
 expect_rcpts() # CMDS SENDER WANT
