@@ -185,8 +185,6 @@ sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t re
 	jlog_u64(&j, "accepted_rcpts", tx->naccepted);
 	jlog_u64(&j, "dropped_rcpts", tx->ndropped);
 	jlog_u64(&j, "size", tx->data.size ? tx->data.size : tx->stuff.size);
-	if (tx->spool_file)
-		jlog_cstr(&j, "spool", "file"); /* past spool-memory: spilled to spool-dir */
 	jlog_cstr(&j, "outcome", outcome);
 	/* the first line of the reply, without CRLF */
 	if (reply != NULL) {
@@ -961,7 +959,6 @@ sess_spool_start(struct session *s)
 		sess_reply(s, "452 4.3.1 Insufficient system storage");
 		return false;
 	}
-	tx->spool_file = tx->spool->fd >= 0;
 	tx->spool_overflow = false;
 	smtp_data_init(&tx->data, cfg->max_message_size, cfg->max_data_line_length - 2);
 	smtp_stuff_init(&tx->stuff, cfg->max_message_size);
