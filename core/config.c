@@ -96,6 +96,8 @@ static const struct config_key config_keys[] = {
      CONFIG_MAX_RECV_BUFFER_SIZE},
     {"recv-buffers", CK_U32_POW2, F(recv_buffers), CONFIG_MIN_RECV_BUFFERS,
      CONFIG_MAX_RECV_BUFFERS},
+    {"spool-memory", CK_SIZE, F(spool_memory), CONFIG_MIN_SPOOL_MEMORY, CONFIG_MAX_SPOOL_MEMORY},
+    {"spool-dir", CK_PATH, F(spool_dir), 0, 0},
     {"log-level", CK_LOG_LEVEL, 0, 0, 0},
     {"zones", CK_PATH, F(zones), 0, 0},
     {"srs-domain", CK_HOSTNAME, F(srs_domain), 0, 0},
@@ -814,6 +816,8 @@ config_defaults(struct config *c)
 	c->send_mode = CONFIG_SEND_COPY;
 	c->recv_buffer_size = CONFIG_DEFAULT_RECV_BUFFER_SIZE;
 	c->recv_buffers = CONFIG_DEFAULT_RECV_BUFFERS;
+	c->spool_memory = CONFIG_DEFAULT_SPOOL_MEMORY;
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "%s", CONFIG_DEFAULT_SPOOL_DIR);
 	c->log_level = CONFIG_LOG_INFO;
 	c->srs_max_age = CONFIG_DEFAULT_SRS_MAX_AGE;
 	c->srs_max_uses = CONFIG_DEFAULT_SRS_MAX_USES;
@@ -1105,6 +1109,9 @@ config_dump(const struct config *c, FILE *f)
 	format_size(v, sizeof(v), c->recv_buffer_size);
 	fprintf(f, "recv-buffer-size %s\n", v);
 	fprintf(f, "recv-buffers %u\n", (unsigned)c->recv_buffers);
+	format_size(v, sizeof(v), c->spool_memory);
+	fprintf(f, "spool-memory %s\n", v);
+	fprintf(f, "spool-dir %s\n", c->spool_dir);
 	fprintf(f, "log-level %s\n", config_log_level_name(c->log_level));
 	if (c->srs_domain[0] != '\0')
 		fprintf(f, "srs-domain %s\n", c->srs_domain);

@@ -65,7 +65,9 @@
 #define CONFIG_DEFAULT_SRS_MAX_AGE	    3u	/* days (issue 5; Mail::SRS says 21) */
 #define CONFIG_DEFAULT_SRS_MAX_USES	    10u /* bounces per SRS address per shard */
 #define CONFIG_DEFAULT_MX_PORT		    25u
-#define CONFIG_DEFAULT_MAX_RECEIVED	    50u /* Postfix's hopcount_limit */
+#define CONFIG_DEFAULT_MAX_RECEIVED	    50u		   /* Postfix's hopcount_limit */
+#define CONFIG_DEFAULT_SPOOL_MEMORY	    (512ull << 20) /* per shard (issue 5) */
+#define CONFIG_DEFAULT_SPOOL_DIR	    "/var/tmp" /* on disk, unlike /tmp on many systems */
 
 /*
  * Ranges, inclusive. The reason for each bound:
@@ -94,8 +96,10 @@
 #define CONFIG_MAX_RECV_BUFFER_SIZE	(1u << 20)
 #define CONFIG_MIN_RECV_BUFFERS		1u
 #define CONFIG_MAX_RECV_BUFFERS		32768u
-#define CONFIG_MIN_SRS_MAX_AGE		1u   /* days */
-#define CONFIG_MAX_SRS_MAX_AGE		365u /* days; = SRS_MAX_MAX_AGE (auth/srs.h) */
+#define CONFIG_MIN_SRS_MAX_AGE		1u	      /* days */
+#define CONFIG_MAX_SRS_MAX_AGE		365u	      /* days; = SRS_MAX_MAX_AGE (auth/srs.h) */
+#define CONFIG_MIN_SPOOL_MEMORY		(64ull << 20) /* spool-memory, per shard */
+#define CONFIG_MAX_SPOOL_MEMORY		(64ull << 30)
 
 /* STARTTLS toward the upstream relay host (upstream-tls). */
 enum config_tls {
@@ -159,6 +163,8 @@ struct config {
 	enum config_send_mode send_mode; /* send-mode */
 	uint64_t recv_buffer_size;	 /* recv-buffer-size, bytes per provided buffer */
 	uint32_t recv_buffers;		 /* recv-buffers per shard, a power of two */
+	uint64_t spool_memory;		 /* spool-memory: anonymous spool bytes per shard */
+	char spool_dir[CONFIG_MAX_PATH]; /* spool-dir: unlinked spool files past spool-memory */
 
 	enum config_log_level log_level; /* log-level */
 	char zones[CONFIG_MAX_PATH];	 /* zones: the zone file, "" = none (issue 4) */

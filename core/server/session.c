@@ -185,6 +185,8 @@ sess_log_tx(struct session *s, const char *outcome, const char *reply, size_t re
 	jlog_u64(&j, "accepted_rcpts", tx->naccepted);
 	jlog_u64(&j, "dropped_rcpts", tx->ndropped);
 	jlog_u64(&j, "size", tx->data.size ? tx->data.size : tx->stuff.size);
+	if (tx->spool_file)
+		jlog_cstr(&j, "spool", "file"); /* past spool-memory: spilled to spool-dir */
 	jlog_cstr(&j, "outcome", outcome);
 	/* the first line of the reply, without CRLF */
 	if (reply != NULL) {
@@ -1155,6 +1157,24 @@ sess_spool_emit(void *arg, const char *p, size_t n)
 		tx->spool_overflow = true;
 }
 
+/*
+ * The message grew. Past SPOOL_SPILL_AT it stays in memory only within
+ * spool-memory; otherwise it moves to a file spool now, between two
+ * receives (nothing is being written into the old one), so small messages
+ * never touch the disk (core/spool.h).
+ */
+static void
+sess_spool_grown(struct session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct spool *sp = tx->spool;
+
+	if (sp == NULL || sp->len < SPOOL_SPILL_AT || spool_grow_ok(&s->sh->spools, sp))
+		return;
+	tx->spool = spool_spill(&s->sh->spools, sp);
+	tx->spool_file = tx->spool->fd >= 0;
+}
+
 /* Build the trace header (RFC 5321 4.4) for the message being relayed. */
 static size_t
 sess_received(struct session *s, char *buf, size_t cap)
@@ -1325,6 +1345,7 @@ sess_process(struct session *s, const char *p, size_t n)
 			k = smtp_data_feed(&tx->data, p + done, n - done, NULL, NULL);
 			/* the spool keeps the wire form: still stuffed, terminator included */
 			sess_spool_emit(tx, p + done, k);
+			sess_spool_grown(s);
 			done += k;
 			if (tx->data.done)
 				sess_end_of_content(s, tx->data.err);
@@ -1332,8 +1353,10 @@ sess_process(struct session *s, const char *p, size_t n)
 		}
 		case RX_BDAT:
 			k = n - done < s->bdat_left ? n - done : (size_t)s->bdat_left;
-			if (!(s->flags & SESS_F_BDAT_SINK))
+			if (!(s->flags & SESS_F_BDAT_SINK)) {
 				smtp_stuff_feed(&s->tx->stuff, p + done, k, sess_spool_emit, s->tx);
+				sess_spool_grown(s);
+			}
 			s->bdat_left -= k;
 			done += k;
 			if (s->bdat_left == 0)
@@ -1456,6 +1479,7 @@ sess_on_recv_spool(struct shard *sh, const struct io_uring_cqe *cqe)
 		if (s->conn != CONN_OPEN)
 			return;
 	}
+	sess_spool_grown(s); /* after the hold: p points into the spool it may replace */
 	if (tx->data.done)
 		sess_end_of_content(s, tx->data.err);
 	sess_resume(s);

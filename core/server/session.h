@@ -125,6 +125,7 @@ struct smtp_tx {
 	struct rcpt_route route;      /* the RCPT waiting for the upstream */
 	struct spool *spool;	      /* owned; NULL until DATA/BDAT */
 	bool spool_overflow;	      /* content did not fit the spool */
+	bool spool_file;	      /* the spool is file-backed (past spool-memory) */
 	struct smtp_data data;	      /* DATA automaton */
 	struct smtp_stuff stuff;      /* BDAT -> DATA stuffing */
 	bool bdat_seen;		      /* this tx used BDAT */

@@ -326,7 +326,8 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg,
 	if ((ret = shard_dns_init(sh)) < 0)
 		return ret;
 	/* stuffing can add a dot per line: worst case 3 octets become 4 */
-	spool_pool_init(&sh->spools, cfg->max_message_size + cfg->max_message_size / 3 + 65536);
+	spool_pool_init(&sh->spools, cfg->max_message_size + cfg->max_message_size / 3 + 65536,
+			cfg->spool_memory, cfg->spool_dir);
 	timeouts[TIMER_COMMAND] = cfg->command_timeout_ms;
 	timeouts[TIMER_DATA] = cfg->data_timeout_ms;
 	timeouts[TIMER_UPSTREAM] = cfg->upstream_timeout_ms;
