@@ -414,6 +414,44 @@ for s in "${SHARDS[@]}"; do
 done
 e2e_stop "$BIGSINK_PID" 10
 
+# --- 4b. the forwarding path of issue 5 vs the plain relay (default shards) -----------
+# The same 4 KiB x 50 and 25 MiB x 4 loads from sluice-source through (a) the plain
+# relay and (b) sluice with SRS on and STARTTLS verified to a sluice-sink with a test
+# certificate (upstream connections pooled). MX lookups (DNS) are not in this path yet.
+FWD_PLAIN_SINK=$(e2e_free_ports 1)
+FWD_TLS_SINK=$(e2e_free_ports 1 "$FWD_PLAIN_SINK")
+read -r FWD_PLAIN_PORT FWD_TLS_PORT <<<"$(e2e_free_ports 2 "$FWD_PLAIN_SINK" "$FWD_TLS_SINK")"
+if sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then
+	printf '%s\n' "bench-srs-secret-0123456789abcdef" >"$E2E_TMP/srs.secret"
+	e2e_start_sink fwdplainsink "$FWD_PLAIN_SINK" --quiet
+	fwd_pids=("$E2E_LAST_PID")
+	e2e_start_sink fwdtlssink "$FWD_TLS_SINK" --quiet --tls-cert "$E2E_TMP/pki/server.crt" \
+		--tls-key "$E2E_TMP/pki/server.key"
+	fwd_pids+=("$E2E_LAST_PID")
+	bench_sluice fwdplain "$FWD_PLAIN_PORT" "$FWD_PLAIN_SINK" 0 "max-connections-per-ip 0"
+	fwd_pids+=("$E2E_LAST_PID")
+	bench_sluice fwdtls "$FWD_TLS_PORT" "$FWD_TLS_SINK" 0 "max-connections-per-ip 0" \
+		"upstream-tls verify" "ca-file $E2E_TMP/pki/ca.crt" "srs-domain fwd.bench.test" \
+		"srs-secret $E2E_TMP/srs.secret"
+	fwd_pids+=("$E2E_LAST_PID")
+	for r in 1 2 3; do
+		for v in plain tls; do
+			[ "$v" = plain ] && port=$FWD_PLAIN_PORT || port=$FWD_TLS_PORT
+			out=$(sluice_source "$port" -s 50 -m "$M4K" -l 4k)
+			log "forwarding round $r: 4k via $v: $out"
+			add "fwd4k_$v" "$(field msgs/s "$out")"
+			out=$(sluice_source "$port" -s 4 -m "$MBIG" -l 25M)
+			log "forwarding round $r: 25M via $v: $out"
+			add "fwdbig_$v" "$(field MB/s "$out")"
+		done
+	done
+	for pid in "${fwd_pids[@]}"; do
+		e2e_stop "$pid" 35
+	done
+else
+	log "forwarding benchmark skipped: no test PKI (openssl missing?)"
+fi
+
 # --- 5. 10,000 idle sessions ----------------------------------------------------------
 cat >"$E2E_TMP/idle.py" <<'PY'
 # Fallback idle client: open N sessions, read the greeting, EHLO, hold until SIGTERM.
@@ -629,6 +667,15 @@ md_d_mb=$(med d_mb)
 	for s in "${SHARDS[@]}"; do
 		row "same" "sluice CPU ms/msg" "$s" "$(med "big_cpu$s")" "" "" "" ""
 	done
+	if [ -n "${R[fwd4k_plain]:-}" ]; then
+		v=$(med fwd4k_tls)
+		row "4 KiB x 50 sessions, $M4K msgs, sluice-source: SRS + STARTTLS verify (pooled) vs plain relay" \
+			msgs/s 0 "$v" "$(med fwd4k_plain)" "plain relay" ">= 70% (no DNS yet)" \
+			"$v >= 0.70 * $(med fwd4k_plain)"
+		v=$(med fwdbig_tls)
+		row "25 MiB x 4 sessions, $MBIG msgs, same" MB/s 0 "$v" "$(med fwdbig_plain)" \
+			"plain relay" ">= 70%" "$v >= 0.70 * $(med fwdbig_plain)"
+	fi
 	for s in "${SHARDS[@]}"; do
 		row "$NIDLE idle sessions ($idle_tool)" "VmRSS KiB/session" "$s" "$(med "idle$s")" \
 			"" "" "<= 8" "$(med "idle$s") <= 8"
