@@ -169,6 +169,7 @@ spool_spill(struct spool_pool *sp, struct spool *s)
 	memcpy(f->base, s->base, s->len);
 	f->next = NULL;
 	f->len = f->touched = s->len;
+	f->released = 0;
 	f->large = false;
 	sp->out++;
 	sp->spilled++;
@@ -211,4 +212,24 @@ spool_put(struct spool_pool *sp, struct spool *s)
 	s->next = sp->free;
 	sp->free = s;
 	sp->nfree++;
+}
+
+void
+spool_release_written(struct spool *s)
+{
+	size_t upto = s->len / SPOOL_RELEASE_STEP * SPOOL_RELEASE_STEP;
+
+	if (s->fd < 0 || upto <= s->released)
+		return;
+	madvise(s->base + s->released, upto - s->released, MADV_DONTNEED);
+	s->released = upto;
+}
+
+void
+spool_release_sent(struct spool *s, size_t sent)
+{
+	size_t upto = sent & ~(size_t)4095;
+
+	if (s->fd >= 0 && upto > 0)
+		madvise(s->base, upto, MADV_DONTNEED);
 }

@@ -63,11 +63,12 @@
 
 #include "core/check.h"
 
-#define SPOOL_KEEP_BYTES  (256 * 1024)	      /* resident bytes a trimmed spool keeps */
-#define SPOOL_WARM_BUDGET (128 * 1024 * 1024) /* resident bytes of free spools per shard */
-#define SPOOL_FREE_FILES  32		      /* free file-backed spools kept per shard */
-#define SPOOL_MAX_DIR	  1024		      /* spool directory, bytes incl. NUL */
-#define SPOOL_SPILL_AT	  (1024 * 1024)	      /* a message past this is large (spool.h) */
+#define SPOOL_KEEP_BYTES   (256 * 1024)	       /* resident bytes a trimmed spool keeps */
+#define SPOOL_WARM_BUDGET  (128 * 1024 * 1024) /* resident bytes of free spools per shard */
+#define SPOOL_FREE_FILES   32		       /* free file-backed spools kept per shard */
+#define SPOOL_MAX_DIR	   1024		       /* spool directory, bytes incl. NUL */
+#define SPOOL_SPILL_AT	   (1024 * 1024)       /* a message past this is large (spool.h) */
+#define SPOOL_RELEASE_STEP (1024 * 1024)       /* file spool bytes unmapped at a time */
 
 struct spool {
 	struct spool *next; /* free-list link while free */
@@ -77,6 +78,7 @@ struct spool {
 	size_t touched;	    /* high-water of len since the last trim (or punch) */
 	int fd;		    /* owned: the unlinked spool file, -1 = anonymous memory */
 	bool large;	    /* anonymous and counted in large_out (spool_grow_ok) */
+	size_t released;    /* file spools: bytes unmapped from us by spool_release_written */
 };
 
 struct spool_pool {
@@ -123,6 +125,23 @@ bool spool_grow_ok(struct spool_pool *sp, struct spool *s);
  * file spool can be made. No receive may be writing into s.
  */
 struct spool *spool_spill(struct spool_pool *sp, struct spool *s);
+
+/*
+ * A file spool's content up to len, in whole SPOOL_RELEASE_STEP steps, is
+ * dropped from this process's mapping (MADV_DONTNEED on a shared file
+ * mapping keeps the data: it stays in the page cache, is written back and
+ * can be reclaimed, and faults back in when the upstream send reads it).
+ * So a spilled message does not count in our resident memory while it
+ * arrives. No-op for anonymous spools.
+ */
+void spool_release_written(struct spool *s);
+
+/*
+ * The first `sent` bytes of a file spool went out (the upstream send read
+ * them through the mapping, which faulted them back in): drop them from our
+ * mapping again. No-op for anonymous spools.
+ */
+void spool_release_sent(struct spool *s, size_t sent);
 
 /* Recycle a spool: trims an anonymous one when the warm budget is spent, punches a file. */
 void spool_put(struct spool_pool *sp, struct spool *s);

@@ -1169,7 +1169,13 @@ sess_spool_grown(struct session *s)
 	struct smtp_tx *tx = s->tx;
 	struct spool *sp = tx->spool;
 
-	if (sp == NULL || sp->len < SPOOL_SPILL_AT || spool_grow_ok(&s->sh->spools, sp))
+	if (sp == NULL || sp->len < SPOOL_SPILL_AT)
+		return;
+	if (sp->fd >= 0) {
+		spool_release_written(sp); /* received bytes: page cache, not ours */
+		return;
+	}
+	if (spool_grow_ok(&s->sh->spools, sp))
 		return;
 	tx->spool = spool_spill(&s->sh->spools, sp);
 	tx->spool_file = tx->spool->fd >= 0;

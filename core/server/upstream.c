@@ -993,6 +993,9 @@ up_on_send(struct upstream *up, const struct io_uring_cqe *cqe)
 			up->iov[i].iov_len -= k;
 			sent -= k;
 		}
+		if (up->spool != NULL) /* a spilled message: what went out is not ours to hold */
+			spool_release_sent(up->spool,
+					   (size_t)((char *)up->iov[1].iov_base - up->spool->base));
 		if (up->iov[0].iov_len + up->iov[1].iov_len != 0)
 			up_submit_body(up);
 		else

@@ -192,6 +192,28 @@ Test(spool, large_messages_past_the_budget_move_to_unlinked_files)
 	cr_assert_eq(deleted_mappings(), maps, "no mapping leaks");
 }
 
+Test(spool, a_file_spool_released_from_our_mapping_keeps_its_content)
+{
+	struct spool_pool sp;
+	struct spool *s;
+
+	need_tmpfile();
+	spool_pool_init(&sp, 8 * MIB, 0, spill_dir());
+	s = spool_get(&sp);
+	fill_to(s, 5, SPOOL_SPILL_AT);
+	s = grown(&sp, s);
+	cr_assert_geq(s->fd, 0);
+	fill_to(s, 5, 3 * SPOOL_RELEASE_STEP + 123);
+	spool_release_written(s);
+	cr_assert_eq(s->released, 3 * SPOOL_RELEASE_STEP, "whole steps only");
+	fill_to(s, 5, 8 * MIB);
+	spool_release_written(s);
+	spool_release_sent(s, 5 * MIB + 17);
+	cr_assert(filled_with(s, 5), "the page cache still holds every byte");
+	spool_put(&sp, s);
+	spool_pool_fini(&sp);
+}
+
 Test(spool, small_messages_never_leave_memory)
 {
 	struct spool_pool sp;
