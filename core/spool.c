@@ -169,7 +169,7 @@ spool_spill(struct spool_pool *sp, struct spool *s)
 	memcpy(f->base, s->base, s->len);
 	f->next = NULL;
 	f->len = f->touched = s->len;
-	f->released = 0;
+	f->released = f->sent_released = 0;
 	f->large = false;
 	sp->out++;
 	sp->spilled++;
@@ -230,6 +230,8 @@ spool_release_sent(struct spool *s, size_t sent)
 {
 	size_t upto = sent & ~(size_t)4095;
 
-	if (s->fd >= 0 && upto > 0)
-		madvise(s->base, upto, MADV_DONTNEED);
+	if (s->fd < 0 || upto <= s->sent_released)
+		return;
+	madvise(s->base + s->sent_released, upto - s->sent_released, MADV_DONTNEED);
+	s->sent_released = upto;
 }

@@ -71,14 +71,15 @@
 #define SPOOL_RELEASE_STEP (1024 * 1024)       /* file spool bytes unmapped at a time */
 
 struct spool {
-	struct spool *next; /* free-list link while free */
-	char *base;	    /* owned: mmap of cap bytes (anonymous or of fd) */
-	size_t cap;	    /* reserved bytes */
-	size_t len;	    /* bytes of content */
-	size_t touched;	    /* high-water of len since the last trim (or punch) */
-	int fd;		    /* owned: the unlinked spool file, -1 = anonymous memory */
-	bool large;	    /* anonymous and counted in large_out (spool_grow_ok) */
-	size_t released;    /* file spools: bytes unmapped from us by spool_release_written */
+	struct spool *next;   /* free-list link while free */
+	char *base;	      /* owned: mmap of cap bytes (anonymous or of fd) */
+	size_t cap;	      /* reserved bytes */
+	size_t len;	      /* bytes of content */
+	size_t touched;	      /* high-water of len since the last trim (or punch) */
+	int fd;		      /* owned: the unlinked spool file, -1 = anonymous memory */
+	bool large;	      /* anonymous and counted in large_out (spool_grow_ok) */
+	size_t released;      /* file spools: bytes unmapped from us by spool_release_written */
+	size_t sent_released; /* ... and again by spool_release_sent, after a send read them */
 };
 
 struct spool_pool {
@@ -139,7 +140,9 @@ void spool_release_written(struct spool *s);
 /*
  * The first `sent` bytes of a file spool went out (the upstream send read
  * them through the mapping, which faulted them back in): drop them from our
- * mapping again. No-op for anonymous spools.
+ * mapping again -- only what was not dropped by an earlier call, so a
+ * message sent in many short sends costs no repeated work. No-op for
+ * anonymous spools.
  */
 void spool_release_sent(struct spool *s, size_t sent);
 

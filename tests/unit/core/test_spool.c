@@ -209,6 +209,9 @@ Test(spool, a_file_spool_released_from_our_mapping_keeps_its_content)
 	fill_to(s, 5, 8 * MIB);
 	spool_release_written(s);
 	spool_release_sent(s, 5 * MIB + 17);
+	cr_assert_eq(s->sent_released, 5 * MIB, "whole pages only");
+	spool_release_sent(s, 2 * MIB);
+	cr_assert_eq(s->sent_released, 5 * MIB, "nothing is dropped twice");
 	cr_assert(filled_with(s, 5), "the page cache still holds every byte");
 	spool_put(&sp, s);
 	spool_pool_fini(&sp);
