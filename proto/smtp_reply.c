@@ -138,6 +138,83 @@ smtp_reply_enhanced(const char *p, size_t n, struct span *code)
 	return true;
 }
 
+bool
+smtp_reply_set(struct smtp_reply *r, const char *text)
+{
+	char line[SMTP_REPLY_MAX];
+	size_t n = strlen(text);
+	enum smtp_reply_status st;
+
+	smtp_reply_reset(r);
+	if (n + 2 > sizeof(line))
+		return false;
+	memcpy(line, text, n);
+	memcpy(line + n, "\r\n", 2);
+	if (smtp_reply_feed(r, line, n + 2, &st) != n + 2 || st != SMTP_REPLY_DONE) {
+		smtp_reply_reset(r);
+		return false;
+	}
+	return true;
+}
+
+void
+smtp_reply_prefix(struct smtp_reply *out, const struct smtp_reply *in, const char *who)
+{
+	size_t wlen = strlen(who), len = 0;
+	unsigned kept = 0;
+
+	smtp_reply_reset(out);
+	for (unsigned i = 0; i < in->nlines; i++) {
+		const char *p;
+		size_t n, head = 0;
+		struct span enh;
+
+		if (!smtp_reply_line(in, i, &p, &n))
+			break;
+		if (smtp_reply_enhanced(p, n, &enh))
+			head = enh.len + (enh.len < n); /* the code and its blank */
+		/* "ddd-" + head + "[who] " + rest + CRLF */
+		size_t need = 4 + head + 1 + wlen + 2 + (n - head) + 2;
+
+		if (len + need > SMTP_REPLY_MAX)
+			break;
+		memcpy(out->text + len, in->text, 3);
+		out->text[len + 3] = '-';
+		memcpy(out->text + len + 4, p, head);
+		len += 4 + head;
+		if (head != 0 && p[head - 1] != ' ')
+			out->text[len++] = ' '; /* enhanced code at the end of the line */
+		out->text[len++] = '[';
+		memcpy(out->text + len, who, wlen);
+		len += wlen;
+		memcpy(out->text + len, "] ", 2);
+		len += 2;
+		memcpy(out->text + len, p + head, n - head);
+		len += n - head;
+		memcpy(out->text + len, "\r\n", 2);
+		len += 2;
+		kept++;
+	}
+	if (kept == 0) {
+		/* not even one line fits: the code alone, still a valid reply */
+		memcpy(out->text, in->text, 3);
+		memcpy(out->text + 3, " \r\n", 3);
+		len = 6;
+		kept = 1;
+	} else {
+		/* the last line kept ends the reply: "ddd " */
+		size_t last = len - 2;
+
+		while (last > 0 && out->text[last - 1] != '\n')
+			last--;
+		out->text[last + 3] = ' ';
+	}
+	out->code = in->code;
+	out->len = (uint16_t)len;
+	out->nlines = (uint16_t)kept;
+	out->done = true;
+}
+
 /* Case-insensitive: p[0..n) equals upper-case keyword k. */
 static bool
 kw_eq(const char *p, size_t n, const char *k)

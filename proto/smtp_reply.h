@@ -88,6 +88,24 @@ bool smtp_reply_line(const struct smtp_reply *r, unsigned i, const char **p, siz
  */
 bool smtp_reply_enhanced(const char *p, size_t n, struct span *code);
 
+/*
+ * smtp_reply_set -- make r the one-line reply `text` (code, optional
+ * enhanced code and text, without CRLF), as if a server had sent it: how a
+ * reply of our own joins the ones we relay. false (r empty) when text is
+ * not a well-formed reply line or longer than SMTP_REPLY_MAX - 2.
+ */
+bool smtp_reply_set(struct smtp_reply *r, const char *text);
+
+/*
+ * smtp_reply_prefix -- copy `in` (complete) to `out` with "[who] " put at
+ * the start of each line's text, after the enhanced code when the line has
+ * one: "550-5.1.1 [dest.test] No such user". A relayed reply then says which
+ * destination spoke. Lines that would not fit SMTP_REPLY_MAX are left out
+ * (the last one kept is turned into the final line); `out` always ends up a
+ * complete reply with in's code.
+ */
+void smtp_reply_prefix(struct smtp_reply *out, const struct smtp_reply *in, const char *who);
+
 /* smtp_ehlo_caps_parse -- read the capabilities of a complete 250 EHLO reply
  * (line 0 is the greeting, not a capability; keywords in any case). A reply
  * that is not 250 yields no capabilities. */

@@ -282,3 +282,122 @@ Test(smtp_reply, ehlo_caps_of_a_failure_reply_are_empty)
 	caps_of("550-no\r\n550 PIPELINING\r\n", &c);
 	cr_assert_not(c.pipelining);
 }
+
+/* --- smtp_reply_set / smtp_reply_prefix: replies of our own, and naming who spoke --- */
+
+/* Parse `wire` (one complete reply) into *r. */
+static void
+parse_reply(struct smtp_reply *r, const char *wire)
+{
+	enum smtp_reply_status st;
+	size_t n = strlen(wire);
+
+	memset(r, 0, sizeof(*r));
+	cr_assert_eq(smtp_reply_feed(r, wire, n, &st), n);
+	cr_assert_eq(st, SMTP_REPLY_DONE, "not one complete reply: %s", wire);
+}
+
+/* out's text equals want, and it parses back as the same reply. */
+static void
+assert_reply_text(const struct smtp_reply *out, const char *want, unsigned code, unsigned nlines)
+{
+	struct smtp_reply again;
+
+	cr_assert_eq(out->len, strlen(want), "len %u, want %zu: %.*s", out->len, strlen(want),
+		     (int)out->len, out->text);
+	cr_assert(memcmp(out->text, want, out->len) == 0, "got %.*s", (int)out->len, out->text);
+	cr_assert_eq(out->code, code);
+	cr_assert_eq(out->nlines, nlines);
+	parse_reply(&again, want);
+	cr_assert_eq(again.code, code);
+	cr_assert_eq(again.nlines, nlines);
+}
+
+Test(smtp_reply_set, one_line_of_our_own_parses_like_a_servers)
+{
+	struct smtp_reply r;
+
+	cr_assert(smtp_reply_set(&r, "451 4.4.1 Destination unreachable"));
+	assert_reply_text(&r, "451 4.4.1 Destination unreachable\r\n", 451, 1);
+}
+
+Test(smtp_reply_set, malformed_or_too_long_is_refused_and_left_empty)
+{
+	struct smtp_reply r;
+	char *big = malloc(SMTP_REPLY_MAX);
+
+	cr_assert_not(smtp_reply_set(&r, "hello"));
+	cr_assert_eq(r.len, 0);
+	cr_assert_not(smtp_reply_set(&r, "99 short code"));
+	memset(big, 'x', SMTP_REPLY_MAX - 1);
+	memcpy(big, "250 ", 4);
+	big[SMTP_REPLY_MAX - 1] = '\0'; /* with CRLF one byte over the cap */
+	cr_assert_not(smtp_reply_set(&r, big));
+	big[SMTP_REPLY_MAX - 2] = '\0'; /* exactly the cap */
+	cr_assert(smtp_reply_set(&r, big));
+	cr_assert_eq(r.len, SMTP_REPLY_MAX);
+	free(big);
+}
+
+Test(smtp_reply_prefix, host_goes_after_the_enhanced_code_on_every_line)
+{
+	struct smtp_reply in, out;
+
+	parse_reply(&in, "550-5.1.1 No such user\r\n550 5.1.1 try another\r\n");
+	smtp_reply_prefix(&out, &in, "dest.test");
+	assert_reply_text(&out,
+			  "550-5.1.1 [dest.test] No such user\r\n"
+			  "550 5.1.1 [dest.test] try another\r\n",
+			  550, 2);
+}
+
+Test(smtp_reply_prefix, without_an_enhanced_code_right_after_the_separator)
+{
+	struct smtp_reply in, out;
+
+	parse_reply(&in, "250 Ok: queued\r\n");
+	smtp_reply_prefix(&out, &in, "[192.0.2.7]");
+	assert_reply_text(&out, "250 [[192.0.2.7]] Ok: queued\r\n", 250, 1);
+	parse_reply(&in, "421 4.3.2\r\n"); /* enhanced code and nothing after it */
+	smtp_reply_prefix(&out, &in, "d.test");
+	assert_reply_text(&out, "421 4.3.2 [d.test] \r\n", 421, 1);
+}
+
+Test(smtp_reply_prefix, lines_past_the_cap_are_left_out_and_the_reply_stays_valid)
+{
+	struct smtp_reply in, out;
+	char *wire = malloc(SMTP_REPLY_MAX + 1);
+	size_t len = 0;
+
+	/* 8 lines of 500 bytes fill the cap nearly; the prefix pushes the last out */
+	for (int i = 0; i < 8; i++) {
+		len += (size_t)snprintf(wire + len, SMTP_REPLY_MAX + 1 - len, "554%c5.0.0 ",
+					i == 7 ? ' ' : '-');
+		memset(wire + len, 'a' + i, 488);
+		len += 488;
+		memcpy(wire + len, "\r\n", 2);
+		len += 2;
+	}
+	wire[len] = '\0';
+	parse_reply(&in, wire);
+	smtp_reply_prefix(&out, &in, "a-long-destination-name.example");
+	cr_assert_eq(out.nlines, 7);
+	cr_assert_eq(out.code, 554);
+	cr_assert(out.len <= SMTP_REPLY_MAX);
+	/* the last line kept is the final one: "554 " */
+	const char *last = out.text + out.len - 2;
+
+	while (last > out.text && last[-1] != '\n')
+		last--;
+	cr_assert(strncmp(last, "554 5.0.0 [a-long-destination-name.example] ggg", 47) == 0,
+		  "last line: %.50s", last);
+	struct smtp_reply again;
+	char *copy = malloc(out.len + 1);
+
+	memcpy(copy, out.text, out.len);
+	copy[out.len] = '\0';
+	parse_reply(&again, copy);
+	cr_assert_eq(again.nlines, 7);
+	free(copy);
+	free(wire);
+}
