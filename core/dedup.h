@@ -1,0 +1,70 @@
+/*
+ * dedup.h -- fingerprints of deliveries that already happened, so a
+ * sender's retry does not deliver twice (issue 5, "several destinations,
+ * one reply").
+ *
+ * When a message fans out to several destinations and some accept while
+ * others fail, the sender gets the failure and will retry the whole
+ * message. Before answering, the session records one fingerprint per
+ * destination host that accepted: a hash of the message content (the
+ * client's bytes, before our trace header) and of the set of addresses
+ * that host took. On the retry, a host whose fingerprint is known is not
+ * sent the message again; it counts as having said 250.
+ *
+ * The table is process-wide (a retry arrives on a new connection, which
+ * may land on another shard), fixed in size and lock-free: slots of
+ * (fingerprint, expiry) written with relaxed atomics. A slot taken by
+ * another fingerprint forgets the older one: the cost is a duplicate, never
+ * a loss, because only an exact fingerprint match skips a delivery. Limits
+ * an operator should know (README): the window (dedup-window), per process
+ * (a retry that reaches another node duplicates), and the same content and
+ * the same addresses (a retry with fewer recipients for that host is sent).
+ */
+#ifndef SLUICE_CORE_DEDUP_H
+#define SLUICE_CORE_DEDUP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DEDUP_SLOTS (1u << 16) /* fingerprints kept at most (1 MiB) */
+
+struct dedup_slot {
+	_Atomic uint64_t fp;	  /* fingerprint; 0 = free */
+	_Atomic uint64_t expires; /* unix seconds after which it is forgotten */
+};
+
+struct dedup {
+	struct dedup_slot *slots; /* DEDUP_SLOTS of them */
+	uint64_t window_s;	  /* how long a fingerprint is kept */
+	_Atomic uint64_t live;	  /* fingerprints ever added (0: skip hashing) */
+};
+
+/* 0 or -ENOMEM. */
+int dedup_init(struct dedup *d, uint64_t window_s);
+void dedup_fini(struct dedup *d);
+
+/* The fingerprint of one host's delivery: content hash, addresses, count. */
+uint64_t dedup_fingerprint(uint64_t content_hash, uint64_t addrs_sum, uint32_t naddrs);
+
+/* Hash of one address, summed over a host's addresses (order does not matter). */
+uint64_t dedup_addr_hash(const char *addr);
+
+/* Hash of the message content. */
+uint64_t dedup_content_hash(const void *p, size_t n);
+
+/* Remember fp until now + window. */
+void dedup_add(struct dedup *d, uint64_t fp, uint64_t now_s);
+
+/* Was fp delivered within the window? */
+bool dedup_seen(const struct dedup *d, uint64_t fp, uint64_t now_s);
+
+/* Has anything ever been added? (Callers skip hashing a message when not.) */
+static inline bool
+dedup_empty(const struct dedup *d)
+{
+	return atomic_load_explicit(&d->live, memory_order_relaxed) == 0;
+}
+
+#endif /* SLUICE_CORE_DEDUP_H */
