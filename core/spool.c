@@ -134,6 +134,7 @@ spool_get(struct spool_pool *sp)
 	}
 	s->next = NULL;
 	s->len = 0;
+	s->refs = 1;
 	s->large = false;
 	sp->out++;
 	sp->anon_out++;
@@ -168,6 +169,7 @@ spool_spill(struct spool_pool *sp, struct spool *s)
 	}
 	memcpy(f->base, s->base, s->len);
 	f->next = NULL;
+	f->refs = 1;
 	f->len = f->touched = s->len;
 	f->released = f->sent_released = 0;
 	f->large = false;
@@ -180,6 +182,9 @@ spool_spill(struct spool_pool *sp, struct spool *s)
 void
 spool_put(struct spool_pool *sp, struct spool *s)
 {
+	BUG_ON(s->refs == 0);
+	if (--s->refs != 0)
+		return; /* another upstream still sends it */
 	BUG_ON(sp->out == 0);
 	sp->out--;
 	s->len = 0;

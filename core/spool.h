@@ -75,6 +75,7 @@ struct spool {
 	char *base;	      /* owned: mmap of cap bytes (anonymous or of fd) */
 	size_t cap;	      /* reserved bytes */
 	size_t len;	      /* bytes of content */
+	uint32_t refs;	      /* holders: the session, then each upstream sending it */
 	size_t touched;	      /* high-water of len since the last trim (or punch) */
 	int fd;		      /* owned: the unlinked spool file, -1 = anonymous memory */
 	bool large;	      /* anonymous and counted in large_out (spool_grow_ok) */
@@ -148,6 +149,17 @@ void spool_release_sent(struct spool *s, size_t sent);
 
 /* Recycle a spool: trims an anonymous one when the warm budget is spent, punches a file. */
 void spool_put(struct spool_pool *sp, struct spool *s);
+
+/*
+ * One more holder for s: a message fanned out to several upstreams is sent
+ * by each of them from the same spool, and freed by the last spool_put().
+ */
+static inline struct spool *
+spool_ref(struct spool *s)
+{
+	s->refs++;
+	return s;
+}
 
 /* --- inline implementation --- */
 
