@@ -416,12 +416,24 @@ e2e_stop "$BIGSINK_PID" 10
 
 # --- 4b. the forwarding path of issue 5 vs the plain relay (default shards) -----------
 # The same 4 KiB x 50 and 25 MiB x 4 loads from sluice-source through (a) the plain
-# relay and (b) sluice with SRS on and STARTTLS verified to a sluice-sink with a test
-# certificate (upstream connections pooled). MX lookups (DNS) are not in this path yet.
+# relay and (b) sluice delivering by MX (upstream none): the destination's next hop
+# from NSD on loopback (sink.e2e.test, an implicit MX: its A record, 127.0.0.1, at
+# mx-port), SRS on, STARTTLS verified against the test CA and the MX host's name,
+# upstream connections pooled per destination.
 FWD_PLAIN_SINK=$(e2e_free_ports 1)
 FWD_TLS_SINK=$(e2e_free_ports 1 "$FWD_PLAIN_SINK")
-read -r FWD_PLAIN_PORT FWD_TLS_PORT <<<"$(e2e_free_ports 2 "$FWD_PLAIN_SINK" "$FWD_TLS_SINK")"
-if sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then
+read -r FWD_PLAIN_PORT FWD_TLS_PORT FWD_DNS <<<"$(e2e_free_ports 3 "$FWD_PLAIN_SINK" "$FWD_TLS_SINK")"
+cat >"$E2E_TMP/bench.zone" <<'ZONE'
+$ORIGIN e2e.test.
+$TTL 3600
+@     SOA   ns.e2e.test. hostmaster.e2e.test. 1 3600 600 86400 60
+@     NS    ns.e2e.test.
+ns    A     127.0.0.1
+sink  A     127.0.0.1
+ZONE
+if [ -x /usr/sbin/nsd ] && sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then
+	e2e_start_nsd e2e.test "$E2E_TMP/bench.zone" "$FWD_DNS"
+	fwd_nsd=$E2E_LAST_PID
 	printf '%s\n' "bench-srs-secret-0123456789abcdef" >"$E2E_TMP/srs.secret"
 	e2e_start_sink fwdplainsink "$FWD_PLAIN_SINK" --quiet
 	fwd_pids=("$E2E_LAST_PID")
@@ -431,7 +443,8 @@ if sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then
 	bench_sluice fwdplain "$FWD_PLAIN_PORT" "$FWD_PLAIN_SINK" 0 "max-connections-per-ip 0"
 	fwd_pids+=("$E2E_LAST_PID")
 	bench_sluice fwdtls "$FWD_TLS_PORT" "$FWD_TLS_SINK" 0 "max-connections-per-ip 0" \
-		"upstream-tls verify" "ca-file $E2E_TMP/pki/ca.crt" "srs-domain fwd.bench.test" \
+		"upstream none" "dns 127.0.0.1:$FWD_DNS" "mx-port $FWD_TLS_SINK" \
+		"tls-policy verify" "ca-file $E2E_TMP/pki/ca.crt" "srs-domain fwd.bench.test" \
 		"srs-secret $E2E_TMP/srs.secret"
 	fwd_pids+=("$E2E_LAST_PID")
 	for r in 1 2 3; do
@@ -448,8 +461,9 @@ if sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then
 	for pid in "${fwd_pids[@]}"; do
 		e2e_stop "$pid" 35
 	done
+	e2e_stop "$fwd_nsd" 10
 else
-	log "forwarding benchmark skipped: no test PKI (openssl missing?)"
+	log "forwarding benchmark skipped: no nsd or no test PKI (openssl missing?)"
 fi
 
 # --- 4c. memory with 200 concurrent 25 MiB transfers (issue 5) ------------------------
@@ -698,8 +712,8 @@ md_d_mb=$(med d_mb)
 	done
 	if [ -n "${R[fwd4k_plain]:-}" ]; then
 		v=$(med fwd4k_tls)
-		row "4 KiB x 50 sessions, $M4K msgs, sluice-source: SRS + STARTTLS verify (pooled) vs plain relay" \
-			msgs/s 0 "$v" "$(med fwd4k_plain)" "plain relay" ">= 70% (no DNS yet)" \
+		row "4 KiB x 50 sessions, $M4K msgs, sluice-source: MX (DNS) + SRS + STARTTLS verify (pooled) vs plain relay" \
+			msgs/s 0 "$v" "$(med fwd4k_plain)" "plain relay" ">= 70%" \
 			"$v >= 0.70 * $(med fwd4k_plain)"
 		v=$(med fwdbig_tls)
 		row "25 MiB x 4 sessions, $MBIG msgs, same" MB/s 0 "$v" "$(med fwdbig_plain)" \

@@ -90,7 +90,10 @@ static const struct config_key config_keys[] = {
      CONFIG_MAX_TIMEOUT_MS},
     {"shutdown-timeout", CK_DURATION, F(shutdown_timeout_ms), 0, CONFIG_MAX_SHUTDOWN_TIMEOUT_MS},
     {"send-mode", CK_SEND_MODE, 0, 0, 0},
-    {"upstream-tls", CK_TLS, 0, 0, 0},
+    {"upstream-tls", CK_TLS, F(upstream_tls), 0, 0},
+    {"tls-policy", CK_TLS, F(tls_policy), 0, 0},
+    {"connect-timeout", CK_DURATION, F(connect_timeout_ms), CONFIG_MIN_TIMEOUT_MS,
+     CONFIG_MAX_TIMEOUT_MS},
     {"ca-file", CK_PATH, F(ca_file), 0, 0},
     {"recv-buffer-size", CK_SIZE, F(recv_buffer_size), CONFIG_MIN_RECV_BUFFER_SIZE,
      CONFIG_MAX_RECV_BUFFER_SIZE},
@@ -106,6 +109,7 @@ static const struct config_key config_keys[] = {
     {"srs-max-uses", CK_U32, F(srs_max_uses), 1, 1000000},
     {"dns", CK_DNS, 0, 0, 0},
     {"mx-port", CK_U32, F(mx_port), 1, 65535},
+    {"dedup-window", CK_DURATION, F(dedup_window_ms), 0, CONFIG_MAX_DEDUP_WINDOW_MS},
 };
 
 #undef F
@@ -611,6 +615,15 @@ set_upstream(struct config *c, const struct config_key *k, const char *value, co
 	char shown[72];
 	int rc;
 
+	if (strcmp(value, "none") == 0) {
+		/* no relay host: each destination's own MX (issue 5) */
+		snprintf(c->upstream, sizeof(c->upstream), "none");
+		memset(&c->upstream_addr, 0, sizeof(c->upstream_addr));
+		c->upstream_len = 0;
+		c->mx_delivery = true;
+		c->upstream_set = true;
+		return 0;
+	}
 	memset(&ss, 0, sizeof(ss));
 	rc = hostport_parse(value, &ss, &len, HP_CHECK, NULL);
 	if (rc == -ERANGE) {
@@ -633,6 +646,7 @@ set_upstream(struct config *c, const struct config_key *k, const char *value, co
 	c->upstream_addr = ss;
 	c->upstream_len = len;
 	c->upstream_set = true;
+	c->mx_delivery = false;
 	return 0;
 }
 
@@ -752,7 +766,7 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 		rc = set_enum(k, value, config_tls_names, ARRAY_SIZE(config_tls_names),
 			      "none, opportunistic or verify", &e, where, err, errlen);
 		if (rc == 0)
-			c->upstream_tls = (enum config_tls)e;
+			*(enum config_tls *)((char *)c + k->off) = (enum config_tls)e;
 		return rc;
 	case CK_SEND_MODE:
 		rc = set_enum(k, value, config_send_mode_names, ARRAY_SIZE(config_send_mode_names),
@@ -813,6 +827,8 @@ config_defaults(struct config *c)
 	c->data_timeout_ms = CONFIG_DEFAULT_DATA_TIMEOUT_MS;
 	c->upstream_timeout_ms = CONFIG_DEFAULT_UPSTREAM_TIMEOUT_MS;
 	c->shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+	c->connect_timeout_ms = CONFIG_DEFAULT_CONNECT_TIMEOUT_MS;
+	c->tls_policy = CONFIG_TLS_VERIFY; /* issue 5: a broken certificate is never ignored */
 	c->send_mode = CONFIG_SEND_COPY;
 	c->recv_buffer_size = CONFIG_DEFAULT_RECV_BUFFER_SIZE;
 	c->recv_buffers = CONFIG_DEFAULT_RECV_BUFFERS;
@@ -822,6 +838,7 @@ config_defaults(struct config *c)
 	c->srs_max_age = CONFIG_DEFAULT_SRS_MAX_AGE;
 	c->srs_max_uses = CONFIG_DEFAULT_SRS_MAX_USES;
 	c->mx_port = CONFIG_DEFAULT_MX_PORT;
+	c->dedup_window_ms = CONFIG_DEFAULT_DEDUP_WINDOW_MS;
 
 	/* gethostname() need not terminate a truncated name: terminate it ourselves. */
 	if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0)
@@ -1000,7 +1017,7 @@ config_finish(struct config *c, char *err, size_t errlen)
 		config_err(err, errlen, NULL, "listen: no listen address");
 		return -SLUICE_ESYNTAX;
 	}
-	if (c->upstream_len == 0) {
+	if (c->upstream_len == 0 && !c->mx_delivery) {
 		rc = hostport_parse(c->upstream, &c->upstream_addr, &c->upstream_len, HP_RESOLVE,
 				    &gai);
 		if (rc < 0) {
@@ -1011,7 +1028,7 @@ config_finish(struct config *c, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	for (unsigned i = 0; i < c->nlisten; i++) {
+	for (unsigned i = 0; i < c->nlisten && !c->mx_delivery; i++) {
 		const struct sockaddr_storage *l = &c->listen[i].addr;
 		/*
 		 * A wildcard listener loops only to a local upstream; we cannot know
@@ -1104,6 +1121,9 @@ config_dump(const struct config *c, FILE *f)
 	fprintf(f, "shutdown-timeout %s\n", v);
 	fprintf(f, "send-mode %s\n", config_send_mode_name(c->send_mode));
 	fprintf(f, "upstream-tls %s\n", config_tls_name(c->upstream_tls));
+	fprintf(f, "tls-policy %s\n", config_tls_name(c->tls_policy));
+	format_duration(v, sizeof(v), c->connect_timeout_ms);
+	fprintf(f, "connect-timeout %s\n", v);
 	if (c->ca_file[0] != '\0')
 		fprintf(f, "ca-file %s\n", c->ca_file);
 	format_size(v, sizeof(v), c->recv_buffer_size);
@@ -1122,4 +1142,6 @@ config_dump(const struct config *c, FILE *f)
 	for (unsigned i = 0; i < c->ndns; i++)
 		fprintf(f, "dns %s\n", c->dns[i]);
 	fprintf(f, "mx-port %u\n", (unsigned)c->mx_port);
+	format_duration(v, sizeof(v), c->dedup_window_ms);
+	fprintf(f, "dedup-window %s\n", v);
 }

@@ -59,15 +59,19 @@
 #define CONFIG_DEFAULT_COMMAND_TIMEOUT_MS   300000u
 #define CONFIG_DEFAULT_DATA_TIMEOUT_MS	    600000u
 #define CONFIG_DEFAULT_UPSTREAM_TIMEOUT_MS  120000u
-#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS  30000u
-#define CONFIG_DEFAULT_RECV_BUFFER_SIZE	    16384u
-#define CONFIG_DEFAULT_RECV_BUFFERS	    1024u
-#define CONFIG_DEFAULT_SRS_MAX_AGE	    3u	/* days (issue 5; Mail::SRS says 21) */
-#define CONFIG_DEFAULT_SRS_MAX_USES	    10u /* bounces per SRS address per shard */
-#define CONFIG_DEFAULT_MX_PORT		    25u
-#define CONFIG_DEFAULT_MAX_RECEIVED	    50u		   /* Postfix's hopcount_limit */
-#define CONFIG_DEFAULT_SPOOL_MEMORY	    (512ull << 20) /* per shard (issue 5) */
-#define CONFIG_DEFAULT_SPOOL_DIR	    "/var/tmp" /* on disk, unlike /tmp on many systems */
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS   30000u /* Postfix's smtp_connect_timeout */
+/* a sender's queue retries for 5 days (Postfix maximal_queue_lifetime) */
+#define CONFIG_DEFAULT_DEDUP_WINDOW_MS	   (5ull * 86400 * 1000)
+#define CONFIG_MAX_DEDUP_WINDOW_MS	   (30ull * 86400 * 1000)
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000u
+#define CONFIG_DEFAULT_RECV_BUFFER_SIZE	   16384u
+#define CONFIG_DEFAULT_RECV_BUFFERS	   1024u
+#define CONFIG_DEFAULT_SRS_MAX_AGE	   3u  /* days (issue 5; Mail::SRS says 21) */
+#define CONFIG_DEFAULT_SRS_MAX_USES	   10u /* bounces per SRS address per shard */
+#define CONFIG_DEFAULT_MX_PORT		   25u
+#define CONFIG_DEFAULT_MAX_RECEIVED	   50u		  /* Postfix's hopcount_limit */
+#define CONFIG_DEFAULT_SPOOL_MEMORY	   (512ull << 20) /* per shard (issue 5) */
+#define CONFIG_DEFAULT_SPOOL_DIR	   "/var/tmp"	  /* on disk, unlike /tmp on many systems */
 
 /*
  * Ranges, inclusive. The reason for each bound:
@@ -140,7 +144,9 @@ struct config {
 	struct sockaddr_storage upstream_addr;	/* resolved address; valid iff upstream_len */
 	socklen_t upstream_len; /* 0 until resolved (literal: at set; name: at finish) */
 	bool upstream_set;	/* true when set by a file or option (false: embedded default) */
-	enum config_tls upstream_tls;  /* upstream-tls */
+	bool mx_delivery;	/* upstream none: each destination's MX, no relay host */
+	enum config_tls upstream_tls;  /* upstream-tls: toward the relay host */
+	enum config_tls tls_policy;    /* tls-policy: MX delivery's default (zones override) */
 	char ca_file[CONFIG_MAX_PATH]; /* ca-file: CA bundle for verify, "" = the system's */
 
 	/* limits (SPEC.md names in comments) */
@@ -157,6 +163,8 @@ struct config {
 	uint64_t command_timeout_ms;  /* command-timeout: wait for one command line */
 	uint64_t data_timeout_ms;     /* data-timeout: between DATA reads */
 	uint64_t upstream_timeout_ms; /* upstream-timeout: connect and each upstream reply */
+	uint64_t connect_timeout_ms;  /* connect-timeout: MX delivery, one address's connect
+					 and greeting; then the next address */
 	uint64_t shutdown_timeout_ms; /* shutdown-timeout: grace for DATA at SIGTERM */
 
 	/* data path */
@@ -175,6 +183,8 @@ struct config {
 	unsigned ndns;		      /* 0 = the system's (resolv.conf) */
 	bool dns_in_layer;	      /* a dns was set in the current layer (like listen) */
 	uint32_t mx_port;	      /* mx-port: port of MX and implicit-MX delivery */
+	uint64_t dedup_window_ms;     /* dedup-window: a partly delivered message's
+					 fingerprints are kept this long (core/dedup.h) */
 
 	/* SRS (issue 5): both names set, or neither (checked by config_finish) */
 	char srs_domain[CONFIG_MAX_HOSTNAME + 1]; /* srs-domain: our forwarding domain, "" = off */

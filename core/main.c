@@ -29,6 +29,7 @@
 #include "auth/srs.h"
 #include "core/check.h"
 #include "core/config.h"
+#include "core/dedup.h"
 #include "core/err.h"
 #include "core/jlog.h"
 #include "core/server/shard.h"
@@ -47,10 +48,12 @@ usage(FILE *f)
 		   "              [--upstream HOST:PORT] [--hostname NAME] [--set KEY=VALUE]...\n"
 		   "              [--zones FILE] [--check-config [-v]] [--lookup ADDRESS]\n"
 		   "              [--dns ADDR[:PORT]]... [--mx-port N]\n"
+		   "              [--tls-policy verify|opportunistic|none] [--ca-file FILE]\n"
 		   "              [--srs-domain DOMAIN --srs-secret FILE]\n"
 		   "              [--srs-forward ADDRESS | --srs-reverse ADDRESS]\n"
 		   "Without -c, the embedded default applies: listen 127.0.0.1:2525,\n"
-		   "relay to 127.0.0.1:2526. Every config key can be set with --set.\n");
+		   "relay to 127.0.0.1:2526. --upstream none delivers to each destination's\n"
+		   "MX instead. Every config key can be set with --set.\n");
 }
 
 /* Config errors already read "FILE:LINE: reason"; print them as they are. */
@@ -208,6 +211,8 @@ main(int argc, char **argv)
 	    {"zones", required_argument, NULL, 'Z'},	   /* zones */
 	    {"dns", required_argument, NULL, 'N'},	   /* dns, repeatable */
 	    {"mx-port", required_argument, NULL, 'P'},	   /* mx-port */
+	    {"tls-policy", required_argument, NULL, 'T'},  /* tls-policy */
+	    {"ca-file", required_argument, NULL, 'A'},	   /* ca-file */
 	    {"set", required_argument, NULL, 's'},	   /* any key: KEY=VALUE */
 	    {"check-config", no_argument, NULL, 'C'},	   /* check and exit */
 	    {"lookup", required_argument, NULL, 'K'},	   /* one routing decision */
@@ -223,6 +228,7 @@ main(int argc, char **argv)
 	const char *file = NULL, *lookup = NULL, *srs_fwd = NULL, *srs_rev = NULL;
 	static struct srs srs; /* valid iff cfg.srs_domain is set */
 	struct shard_shared shared = {0};
+	static struct dedup dedup; /* every shard's partial deliveries (core/dedup.h) */
 	struct zone_table *zones = NULL;
 	bool check = false, verbose = false;
 	struct shard *shards;
@@ -295,6 +301,12 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			override(&cfg, "mx-port", optarg, "--mx-port");
+			break;
+		case 'T':
+			override(&cfg, "tls-policy", optarg, "--tls-policy");
+			break;
+		case 'A':
+			override(&cfg, "ca-file", optarg, "--ca-file");
 			break;
 		case 'K':
 			lookup = optarg;
@@ -381,7 +393,13 @@ main(int argc, char **argv)
 	}
 
 	shared.srs = cfg.srs_domain[0] != '\0' ? &srs : NULL;
-	if (cfg.upstream_tls != CONFIG_TLS_NONE) {
+	if (dedup_init(&dedup, cfg.dedup_window_ms / 1000) < 0) {
+		fprintf(stderr, "sluice: out of memory\n");
+		return 1;
+	}
+	shared.dedup = &dedup;
+	if (cfg.mx_delivery || cfg.upstream_tls != CONFIG_TLS_NONE) {
+		/* MX delivery: the zones may ask TLS of any destination */
 		/* built once, shared read-only by every shard (core/tls.h) */
 		shared.tls_client =
 		    tls_client_ctx_new(cfg.ca_file[0] ? cfg.ca_file : NULL, err, sizeof(err));
@@ -474,6 +492,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		shard_fini(&shards[i]);
 	tls_ctx_free(shared.tls_client);
+	dedup_fini(&dedup);
 	free(shards);
 	free(joined);
 	return status;

@@ -16,11 +16,12 @@
 #include <stdint.h>
 
 enum timer_class {
-	TIMER_COMMAND,	/* waiting for a client command */
-	TIMER_DATA,	/* waiting for message content */
-	TIMER_UPSTREAM, /* waiting for the upstream (connect, reply, send) */
-	TIMER_CLOSE,	/* a closing session's last reply is not being read */
-	TIMER_UP_IDLE,	/* a pooled upstream connection waits for a session */
+	TIMER_COMMAND,	  /* waiting for a client command */
+	TIMER_DATA,	  /* waiting for message content */
+	TIMER_UPSTREAM,	  /* waiting for the upstream (connect, reply, send) */
+	TIMER_CLOSE,	  /* a closing session's last reply is not being read */
+	TIMER_UP_IDLE,	  /* a pooled upstream connection waits for a session */
+	TIMER_UP_CONNECT, /* an upstream connect and greeting (then the next address) */
 	TIMER__COUNT
 };
 

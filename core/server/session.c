@@ -32,7 +32,9 @@
 
 #include "auth/srs.h"
 #include "core/check.h"
+#include "core/dedup.h"
 #include "core/jlog.h"
+#include "core/server/leg.h"
 #include "core/server/shard.h"
 #include "core/server/upstream.h"
 #include "core/server/zonectl.h"
@@ -41,6 +43,7 @@
 #include "route/zone.h"
 
 static void sess_resume(struct session *s);
+static void sess_check_drain(struct session *s);
 static void sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t len);
 
 struct session *
@@ -268,10 +271,7 @@ sess_close(struct session *s, const char *reason)
 	s->conn = CONN_CLOSING;
 	s->close_reason = reason;
 	timer_disarm(&s->timer);
-	if (s->up != NULL) {
-		up_release(s->up);
-		s->up = NULL;
-	}
+	legs_release(s); /* no upstream answers a closing session */
 	sess_flush(s);
 	if (!(s->flags & SESS_F_SENDING))
 		sess_shutdown(s);
@@ -386,6 +386,7 @@ sess_tx_begin(struct session *s)
 		return NULL;
 	tx->slot = slot;
 	tx->started_ns = timer_now_ns();
+	tx->nlegs = 0;
 	zonectl_enter(&s->sh->zone_reader, &tx->zones);
 	s->tx = tx;
 	return tx;
@@ -405,9 +406,8 @@ sess_tx_end(struct session *s, const char *outcome, const char *reply, size_t le
 	s->ntx++;
 	if (tx->spool != NULL)
 		spool_put(&s->sh->spools, tx->spool);
-	if (s->up != NULL && up_is_usable(s->up) && !up_rset(s->up))
-		s->up = NULL;
-	/* after the RSET: the upstream forgot the route's addresses */
+	legs_release(s);
+	/* after the RSET: the upstreams forgot the route's addresses */
 	chunk_put(&s->sh->chunks, tx->route.text);
 	zonectl_leave(&s->sh->zone_reader, &tx->zones);
 	pool_put(&s->sh->txs, tx->slot);
@@ -610,61 +610,67 @@ sess_log_rcpt(struct session *s, const char *action, const char *outcome,
 	shard_log(s->sh, buf, jlog_end(&j));
 }
 
-/*
- * Make sure an upstream can take this transaction's next RCPT: reuse the
- * session's, or open one. false (reply queued) when it cannot.
- */
-static bool
-sess_upstream_ready(struct session *s)
+/* A leg's reply as the client sees it: naming the destination host (MX delivery). */
+static const struct smtp_reply *
+sess_leg_reply(struct session *s, unsigned l, const struct smtp_reply *r)
 {
-	struct smtp_tx *tx = s->tx;
-	const char *reply = NULL;
-	int err;
-
-	if (tx->up_lost) {
-		reply = "451 4.4.2 Upstream connection lost, try again later";
-	} else if ((s->up == NULL || !up_is_usable(s->up)) && tx->ndests != 0) {
-		/* a new connection would lack this transaction's recipients */
-		tx->up_lost = true;
-		reply = "451 4.4.2 Upstream connection lost, try again later";
-	} else if (s->up == NULL || !up_is_usable(s->up)) {
-		if (s->up != NULL) {
-			up_release(s->up);
-			s->up = NULL;
-		}
-		s->up = up_pool_take(s->sh, s);
-		err = s->up != NULL ? 0 : up_open(s->sh, s, &s->up);
-		if (err < 0) {
-			shard_warn(s->sh, "upstream", "cannot open a connection: %s",
-				   strerror(-err));
-			reply = "451 4.3.0 Upstream unavailable, try again later";
-		}
-	}
-	if (reply == NULL)
-		return true;
-	tx->nrejected++;
-	sess_reply(s, reply);
-	sess_log_rcpt(s, "forward", "upstream unavailable", NULL, reply, strlen(reply));
-	return false;
+	if (!s->sh->cfg->mx_delivery)
+		return r; /* the relay host speaks for every destination */
+	smtp_reply_prefix(s->sh->reply_scratch, r, s->tx->legs[l].host);
+	return s->sh->reply_scratch;
 }
 
-/*
- * The address of group g's current candidate, to send upstream; or NULL
- * when that destination already accepted this transaction's message for
- * another RCPT: once is enough, and the group is settled.
- */
-static const char *
-route_candidate(struct smtp_tx *tx, unsigned g)
+/* A destination accepted this transaction's message already: once is enough. */
+static bool
+tx_has_dest(const struct smtp_tx *tx, const char *addr)
 {
-	struct rcpt_route *rt = &tx->route;
-	const char *addr = rt->text->data + rt->cand[g][rt->tried[g]];
+	return strv_has(tx->dests, tx->dests_len, addr);
+}
 
-	if (strv_has(tx->dests, tx->dests_len, addr)) {
-		rt->nok++;
-		return NULL;
+static void route_keep_answer(struct rcpt_route *rt, const struct smtp_reply *r);
+
+/*
+ * Put group g's current candidate on the leg of its destination host, or
+ * settle the group at once: a destination that accepted already (250), a
+ * leg that cannot be had (its failure, then the next candidate). Returns
+ * the leg used, or -1 when the group was settled.
+ */
+static int
+route_dispatch(struct session *s, unsigned g)
+{
+	struct smtp_tx *tx = s->tx;
+	struct rcpt_route *rt = &tx->route;
+	struct smtp_reply r;
+
+	for (;;) {
+		const char *addr = rt->text->data + rt->cand[g][rt->tried[g]];
+		const char *fail = "452 4.5.3 Too many destination hosts in one transaction";
+		int l;
+
+		if (tx_has_dest(tx, addr)) {
+			rt->nok++;
+			return -1;
+		}
+		l = leg_for(s, addr, rt->port[g][rt->tried[g]]);
+		if (l >= 0 && !tx->legs[l].failed) {
+			leg_queue(s, (unsigned)l, g);
+			rt->nwait++;
+			return l;
+		}
+		if (l >= 0) {
+			fail = tx->legs[l].fail_reply;
+			/* holding no recipient, it may try again for the next RCPT */
+			tx->legs[l].failed = tx->legs[l].ndests != 0;
+		}
+		if (rt->tried[g] + 1 < rt->ncand[g]) {
+			rt->tried[g]++; /* that host cannot be had: the next candidate */
+			continue;
+		}
+		rt->nfailed++;
+		if (smtp_reply_set(&r, fail))
+			route_keep_answer(rt, l >= 0 ? sess_leg_reply(s, (unsigned)l, &r) : &r);
+		return -1;
 	}
-	rt->fifo[(rt->fifo_head + rt->nwait++) % ZONE_MAX_GROUPS] = (uint8_t)g;
-	return addr;
 }
 
 /*
@@ -705,10 +711,11 @@ sess_route_done(struct session *s)
 	tx->nrejected++;
 	sess_out(s, rt->answer.text, rt->answer.len);
 	/*
-	 * Partly accepted: the destinations that said 250 stay in the upstream
-	 * transaction (SMTP cannot take a RCPT back) and get the message if the
-	 * transaction goes on for other recipients; the sender's retry of this
-	 * one reaches them again. The fan-out issue removes the duplicate.
+	 * Partly accepted: the destinations that said 250 stay in their
+	 * upstream transaction (SMTP cannot take a RCPT back) and get the
+	 * message if the transaction goes on for other recipients; the
+	 * sender's retry of this one reaches them again. Fingerprints
+	 * (core/dedup.h) cover whole hosts at end of data, not this case.
 	 */
 	sess_log_rcpt(s, "forward", rt->nok != 0 ? "partly refused upstream" : "refused upstream",
 		      NULL, rt->answer.text, rt->answer.len);
@@ -735,14 +742,15 @@ route_begin(struct session *s, size_t need, const struct zone_decision *d)
 		return false;
 	}
 	rt->ngroups = 0;
-	rt->nok = rt->nfailed = rt->nwait = rt->fifo_head = 0;
+	rt->nok = rt->nfailed = rt->nwait = 0;
 	rt->have_answer = false;
 	return true;
 }
 
-/* Add a group of n candidates (addrs[i] NUL-terminated) to the route. */
+/* Add a group of n candidates (addrs[i] NUL-terminated, ports[i]) to the route. */
 static void
-route_add_group(struct rcpt_route *rt, const char *const addrs[], unsigned n, size_t *off)
+route_add_group(struct rcpt_route *rt, const char *const addrs[], const uint16_t ports[],
+		unsigned n, size_t *off)
 {
 	unsigned g = rt->ngroups++;
 
@@ -751,41 +759,39 @@ route_add_group(struct rcpt_route *rt, const char *const addrs[], unsigned n, si
 	for (unsigned f = 0; f < n; f++) {
 		size_t len = strlen(addrs[f]) + 1;
 
+		rt->port[g][f] = ports[f];
 		rt->cand[g][f] = (uint16_t)*off;
 		memcpy(rt->text->data + *off, addrs[f], len);
 		*off += len;
 	}
 }
 
-/* Send each group's first candidate upstream (or settle the groups at once). */
+/* Hand every leg's queued RCPTs to its upstream. */
+static void
+sess_legs_flush(struct session *s, bool then_data)
+{
+	for (unsigned l = 0; l < s->tx->nlegs; l++)
+		leg_flush(s, l, then_data);
+}
+
+/* Send each group's first candidate to its host (or settle the groups at once). */
 static void
 sess_route_send(struct session *s)
 {
-	struct smtp_tx *tx = s->tx;
-	struct rcpt_route *rt = &tx->route;
-	const char *first[ZONE_MAX_GROUPS];
+	struct rcpt_route *rt = &s->tx->route;
 	bool fallbacks = false;
-	unsigned n = 0;
 
 	for (unsigned g = 0; g < rt->ngroups; g++) {
-		const char *addr = route_candidate(tx, g);
-
 		fallbacks |= rt->ncand[g] > 1;
-		if (addr != NULL)
-			first[n++] = addr;
+		route_dispatch(s, g);
 	}
-	if (n == 0) {
+	if (rt->nwait == 0) {
 		sess_route_done(s);
-		return;
-	}
-	if (!sess_upstream_ready(s)) {
-		chunk_put(&s->sh->chunks, rt->text);
-		rt->text = NULL;
 		return;
 	}
 	sess_pause(s, WAIT_RCPT);
 	/* a DATA behind a RCPT that may still need a fallback would come too early */
-	up_rcpts(s->up, first, n, !fallbacks && sess_data_follows(s));
+	sess_legs_flush(s, !fallbacks && sess_data_follows(s));
 }
 
 /* A forward rule: its destination groups become the route. */
@@ -801,10 +807,13 @@ sess_route_forward(struct session *s, const struct zone_decision *d)
 		return;
 	for (unsigned g = 0; g < d->ngroups; g++) {
 		const char *addrs[ZONE_MAX_FALLBACKS];
+		uint16_t ports[ZONE_MAX_FALLBACKS];
 
-		for (unsigned f = 0; f < d->groups[g].n; f++)
+		for (unsigned f = 0; f < d->groups[g].n; f++) {
 			addrs[f] = d->groups[g].d[f].addr;
-		route_add_group(&s->tx->route, addrs, d->groups[g].n, &off);
+			ports[f] = d->groups[g].d[f].port;
+		}
+		route_add_group(&s->tx->route, addrs, ports, d->groups[g].n, &off);
 	}
 	if (d->unverified != 0)
 		sess_log_rcpt(s, "forward", "unverified destinations left out", d, NULL, 0);
@@ -858,6 +867,7 @@ sess_route_srs(struct session *s)
 	enum srs_status st =
 	    srs_reverse(s->sh->srs, tx->rcpt, strlen(tx->rcpt), now, orig, sizeof(orig));
 	const char *reply = NULL, *const addrs[1] = {orig};
+	const uint16_t ports[1] = {0};
 	size_t off = 0;
 
 	if (st == SRS_NOT_SRS)
@@ -877,7 +887,7 @@ sess_route_srs(struct session *s)
 		return true;
 	}
 	if (route_begin(s, strlen(orig) + 1, NULL)) {
-		route_add_group(&tx->route, addrs, 1, &off);
+		route_add_group(&tx->route, addrs, ports, 1, &off);
 		sess_route_send(s);
 	}
 	return true;
@@ -967,6 +977,20 @@ sess_spool_start(struct session *s)
 	return true;
 }
 
+/*
+ * A destination host that accepted recipients lost its connection: the
+ * message cannot reach it now, so the whole transaction is answered 451
+ * (a retry delivers to every host; none has it yet).
+ */
+static bool
+tx_lost(const struct smtp_tx *tx)
+{
+	for (unsigned l = 0; l < tx->nlegs; l++)
+		if (tx->legs[l].lost)
+			return true;
+	return false;
+}
+
 /* Why no content may follow now, or NULL when it may. */
 static const char *
 sess_content_refusal(const struct session *s)
@@ -975,7 +999,7 @@ sess_content_refusal(const struct session *s)
 
 	if (tx == NULL)
 		return "503 5.5.1 Error: need MAIL command";
-	if (tx->up_lost)
+	if (tx_lost(tx))
 		return "451 4.4.2 Upstream connection lost, try again later";
 	if (tx->naccepted == 0)
 		return tx->nrcpt == 0 ? "503 5.5.1 Error: need RCPT command"
@@ -1221,6 +1245,119 @@ sess_is_loop(const struct session *s)
 	return sp != NULL && rfc5322_count_fields(sp->base, sp->len, "Received", max) > max;
 }
 
+/* The fingerprint of what leg `leg` delivers: content and its addresses (core/dedup.h). */
+static uint64_t
+sess_leg_fingerprint(const struct tx_leg *leg, uint64_t content)
+{
+	return dedup_fingerprint(content, leg->dests_sum, leg->ndests);
+}
+
+/* One line per destination host at end of data: who said what. */
+static void
+sess_log_leg(struct session *s, const struct tx_leg *leg, const char *outcome,
+	     const struct smtp_reply *r)
+{
+	char buf[SHARD_LOG_LINE];
+	struct jlog j;
+
+	if (!sess_log_begin(s, &j, buf, sizeof(buf), "leg"))
+		return;
+	jlog_u64(&j, "tx", s->ntx);
+	jlog_cstr(&j, "dest", leg->key);
+	jlog_u64(&j, "dests", leg->ndests);
+	jlog_cstr(&j, "outcome", outcome);
+	jlog_str(&j, "reply", r->text, reply_line_len(r->text, r->len));
+	shard_log(s->sh, buf, jlog_end(&j));
+}
+
+/*
+ * Leg l's answer to the message: keep what the client will hear, a failure
+ * before a 250 (not every host has the message), a 4xx before a 5xx (a
+ * retry may reach them all).
+ */
+static void
+sess_leg_result(struct session *s, unsigned l, const struct smtp_reply *r, const char *outcome)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct smtp_reply *shown = sess_leg_reply(s, l, r);
+	unsigned have = tx->data_answer.code / 100, cls = r->code / 100;
+
+	tx->legs[l].data_ok = cls == 2;
+	tx->data_failed += cls != 2;
+	if (!tx->have_data_answer || (have == 2 && cls != 2) || (have == 5 && cls == 4)) {
+		tx->data_answer = *shown;
+		tx->have_data_answer = true;
+	}
+	sess_log_leg(s, &tx->legs[l], outcome, r);
+}
+
+/*
+ * Every host answered: tell the client. 250 only when all of them said 250
+ * (DESIGN.md invariant 1); otherwise the failure, and the hosts that took
+ * the message are remembered so the sender's retry does not reach them
+ * twice (core/dedup.h).
+ */
+static void
+sess_data_done(struct session *s, uint64_t content)
+{
+	struct smtp_tx *tx = s->tx;
+	const struct smtp_reply *answer = &tx->data_answer;
+	struct smtp_reply summary;
+	unsigned nhosts = 0, nok = 0;
+	bool ok = tx->data_failed == 0;
+
+	for (unsigned l = 0; l < tx->nlegs; l++) {
+		nhosts += tx->legs[l].ndests != 0;
+		nok += tx->legs[l].ndests != 0 && tx->legs[l].data_ok;
+	}
+	if (ok && nhosts > 1) {
+		char text[96];
+
+		snprintf(text, sizeof(text), "250 2.0.0 Ok: delivered to %u destination hosts",
+			 nhosts);
+		if (smtp_reply_set(&summary, text))
+			answer = &summary;
+	}
+	if (!ok && nok != 0) {
+		uint64_t now = (uint64_t)time(NULL);
+
+		if (content == 0)
+			content = dedup_content_hash(tx->spool->base, tx->spool->len);
+		for (unsigned l = 0; l < tx->nlegs; l++)
+			if (tx->legs[l].ndests != 0 && tx->legs[l].data_ok)
+				dedup_add(s->sh->dedup, sess_leg_fingerprint(&tx->legs[l], content),
+					  now);
+	}
+	sess_unpause(s);
+	sess_out(s, answer->text, answer->len);
+	if (ok) /* max-errors counts errors "without delivering mail" (Postfix's
+		 * smtpd_hard_error_limit): refused RCPTs before a delivery are forgiven */
+		s->errors = 0;
+	shard_count(ok ? &s->sh->stats.tx_accepted : &s->sh->stats.tx_rejected, 1);
+	sess_tx_end(s,
+		    ok	       ? "accepted"
+		    : nok != 0 ? "partly delivered"
+			       : "rejected",
+		    answer->text, answer->len);
+}
+
+/* Leg l's upstream answered the message (or failed: r is the failure). */
+static void
+sess_leg_data_reply(struct session *s, unsigned l, const struct smtp_reply *r)
+{
+	struct smtp_tx *tx = s->tx;
+
+	tx->legs[l].data_due = false;
+	tx->data_wait--;
+	sess_leg_result(s, l, r, r->code / 100 == 2 ? "accepted" : "refused");
+	if (tx->data_wait != 0)
+		return;
+	sess_data_done(s, tx->content_hash);
+	sess_check_drain(s);
+	if (s->conn == CONN_OPEN)
+		sess_resume(s);
+}
+
 /* The client's content is complete: refuse it, or hand it to the upstream. */
 static void
 sess_end_of_content(struct session *s, unsigned err)
@@ -1231,6 +1368,7 @@ sess_end_of_content(struct session *s, unsigned err)
 	const char *reply = NULL;
 	char hdr[1024];
 	size_t hdrlen;
+	uint64_t content;
 
 	s->rx = RX_COMMAND;
 	shard_count(&s->sh->stats.bytes_in, tx->spool ? tx->spool->len : 0);
@@ -1244,7 +1382,7 @@ sess_end_of_content(struct session *s, unsigned err)
 		reply = "554 5.4.6 Too many Received headers: mail loop?";
 	else if (tx->ndests == 0)
 		reply = dropped; /* every recipient was a drop rule's: accept, discard */
-	else if (s->up == NULL || !up_is_usable(s->up) || tx->up_lost)
+	else if (tx_lost(tx))
 		reply = "451 4.4.2 Upstream connection lost, try again later";
 	if (reply == dropped) {
 		s->errors = 0; /* mail delivered: see sess_up_data_reply() */
@@ -1259,17 +1397,38 @@ sess_end_of_content(struct session *s, unsigned err)
 		sess_tx_end(s, "rejected", reply, strlen(reply));
 		return;
 	}
-	if ((refusal = up_data_refusal(s->up)) != NULL) {
-		/* the upstream refused the pipelined DATA: that is the answer */
-		sess_out(s, refusal->text, refusal->len);
-		shard_count(&s->sh->stats.tx_rejected, 1);
-		sess_tx_end(s, "rejected", refusal->text, refusal->len);
-		return;
-	}
 	hdrlen = sess_received(s, hdr, sizeof(hdr));
 	sess_pause(s, WAIT_DOT);
-	up_data(s->up, hdr, hdrlen, tx->spool);
-	tx->spool = NULL; /* the upstream owns it now */
+	tx->data_wait = tx->data_failed = 0;
+	tx->have_data_answer = false;
+	content =
+	    dedup_empty(s->sh->dedup) ? 0 : dedup_content_hash(tx->spool->base, tx->spool->len);
+	/* every destination host at once; the spool is shared, not copied */
+	for (unsigned l = 0; l < tx->nlegs; l++) {
+		struct tx_leg *leg = &tx->legs[l];
+		struct smtp_reply r;
+
+		if (leg->ndests == 0)
+			continue;
+		if (content != 0 && dedup_seen(s->sh->dedup, sess_leg_fingerprint(leg, content),
+					       (uint64_t)time(NULL))) {
+			/* this host took this message for these addresses already */
+			smtp_reply_set(&r, "250 2.0.0 Already delivered (retry of a partly "
+					   "delivered message)");
+			sess_leg_result(s, l, &r, "duplicate skipped");
+		} else if ((refusal = up_data_refusal(leg->up)) != NULL) {
+			/* the upstream refused the pipelined DATA: that is its answer */
+			sess_leg_result(s, l, refusal, "refused");
+		} else {
+			leg->data_due = true;
+			tx->data_wait++;
+			up_data(leg->up, hdr, hdrlen, spool_ref(tx->spool));
+		}
+	}
+	if (tx->data_wait == 0)
+		sess_data_done(s, content);
+	else
+		tx->content_hash = content;
 }
 
 static void
@@ -1572,42 +1731,36 @@ sess_check_drain(struct session *s)
 
 /* --- upstream answers --- */
 
-/* Relay an upstream reply verbatim (multi-line replies included). */
+/*
+ * The upstream of leg l answered group g's RCPT (or the leg failed and r is
+ * its reply): settle the group, or try its next candidate; once every group
+ * is settled, answer the client.
+ */
 static void
-sess_relay(struct session *s, const struct smtp_reply *r)
-{
-	sess_out(s, r->text, r->len);
-}
-
-void
-sess_up_rcpt_reply(struct session *s, const struct smtp_reply *r)
+sess_route_reply(struct session *s, unsigned l, unsigned g, const struct smtp_reply *r)
 {
 	struct smtp_tx *tx = s->tx;
 	struct rcpt_route *rt = &tx->route;
-	unsigned g;
 
-	BUG_ON(s->wait != WAIT_RCPT || rt->nwait == 0);
-	g = rt->fifo[rt->fifo_head];
-	rt->fifo_head = (uint8_t)((rt->fifo_head + 1) % ZONE_MAX_GROUPS);
 	rt->nwait--;
 	if (r->code / 100 == 2) {
 		const char *addr = rt->text->data + rt->cand[g][rt->tried[g]];
 
 		rt->nok++;
 		tx->ndests++;
+		tx->legs[l].ndests++;
+		tx->legs[l].dests_sum += dedup_addr_hash(addr);
 		if (!strv_add(tx->dests, sizeof(tx->dests), &tx->dests_len, addr))
 			tx->dests_truncated = true;
-		route_keep_answer(rt, r);
+		route_keep_answer(rt, sess_leg_reply(s, l, r));
 	} else if (rt->tried[g] + 1 < rt->ncand[g]) {
 		/* refused: the group's next candidate (RFC 5321 3.6.2 style fallback) */
-		const char *next;
-
 		rt->tried[g]++;
-		if ((next = route_candidate(tx, g)) != NULL)
-			up_rcpts(s->up, &next, 1, false);
+		if (route_dispatch(s, g) >= 0)
+			sess_legs_flush(s, false);
 	} else {
 		rt->nfailed++;
-		route_keep_answer(rt, r);
+		route_keep_answer(rt, sess_leg_reply(s, l, r));
 	}
 	if (rt->nwait != 0)
 		return;
@@ -1617,47 +1770,62 @@ sess_up_rcpt_reply(struct session *s, const struct smtp_reply *r)
 }
 
 void
-sess_up_data_reply(struct session *s, const struct smtp_reply *r)
+sess_up_rcpt_reply(struct session *s, unsigned l, const struct smtp_reply *r)
 {
-	bool ok = r->code / 100 == 2;
-
-	BUG_ON(s->wait != WAIT_DOT);
-	sess_unpause(s);
-	sess_relay(s, r);
-	if (ok) /* max-errors counts errors "without delivering mail" (Postfix's
-		 * smtpd_hard_error_limit): refused RCPTs before a delivery are forgiven */
-		s->errors = 0;
-	shard_count(ok ? &s->sh->stats.tx_accepted : &s->sh->stats.tx_rejected, 1);
-	sess_tx_end(s, ok ? "accepted" : "rejected", r->text, r->len);
-	sess_check_drain(s);
-	if (s->conn == CONN_OPEN)
-		sess_resume(s);
+	BUG_ON(s->wait != WAIT_RCPT || l >= s->tx->nlegs);
+	sess_route_reply(s, l, leg_pop(s, l), r);
 }
 
 void
-sess_up_failed(struct session *s, const char *reply)
+sess_leg_failed(struct session *s, unsigned l, const char *reply)
 {
-	enum sess_wait w = (enum sess_wait)s->wait;
+	struct tx_leg *leg = &s->tx->legs[l];
+	struct smtp_reply r;
 
-	s->up = NULL; /* it frees itself */
-	if (s->tx != NULL && s->tx->ndests != 0)
-		s->tx->up_lost = true;
-	if (w == WAIT_NONE)
+	leg->failed = true;
+	leg->fail_reply = reply;
+	leg->up = NULL;
+	if (leg->ndests != 0)
+		leg->lost = true; /* recipients it accepted cannot get the message now */
+	if (leg->data_due) {
+		BUG_ON(!smtp_reply_set(&r, reply));
+		sess_leg_data_reply(s, l, &r);
 		return;
-	sess_unpause(s);
-	sess_reply(s, reply);
-	if (w == WAIT_RCPT) {
-		chunk_put(&s->sh->chunks, s->tx->route.text);
-		s->tx->route.text = NULL;
-		s->tx->nrejected++;
-		sess_log_rcpt(s, "forward", "upstream failed", NULL, reply, strlen(reply));
-	} else {
-		shard_count(&s->sh->stats.tx_rejected, 1);
-		sess_tx_end(s, "rejected", reply, strlen(reply));
-		sess_check_drain(s);
 	}
-	if (s->conn == CONN_OPEN)
-		sess_resume(s);
+	if (leg->nwait == 0)
+		return;
+	BUG_ON(!smtp_reply_set(&r, reply));
+	/* a leg that holds no recipient starts afresh for the next RCPT */
+	leg->failed = leg->ndests != 0;
+	/*
+	 * Its RCPTs get the failure. They all belong to the RCPT being routed,
+	 * so only the last one can settle it and resume the session, which may
+	 * then queue the next RCPT on this leg: that one is not ours to answer.
+	 */
+	for (unsigned n = leg->nwait; n != 0; n--) {
+		unsigned g = leg->fifo[leg->fifo_head];
+
+		leg->fifo_head = (uint8_t)((leg->fifo_head + 1) % ZONE_MAX_GROUPS);
+		leg->nwait--;
+		leg->nsent = leg->nsent != 0 ? (uint8_t)(leg->nsent - 1) : 0;
+		sess_route_reply(s, l, g, &r);
+	}
+}
+
+void
+sess_up_failed(struct session *s, unsigned l, const char *reply, bool nothing_sent)
+{
+	BUG_ON(s->tx == NULL || l >= s->tx->nlegs);
+	if (nothing_sent && !s->tx->legs[l].data_due && leg_retry(s, l))
+		return; /* the next address takes the queued RCPTs */
+	sess_leg_failed(s, l, reply);
+}
+
+void
+sess_up_data_reply(struct session *s, unsigned l, const struct smtp_reply *r)
+{
+	BUG_ON(s->wait != WAIT_DOT || l >= s->tx->nlegs || !s->tx->legs[l].data_due);
+	sess_leg_data_reply(s, l, r);
 }
 
 /* --- accept --- */

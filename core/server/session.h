@@ -36,6 +36,7 @@
 
 struct shard;
 struct upstream;
+struct nexthop_result;
 
 #define SESS_MAX_HELO	   256 /* bytes of HELO/EHLO argument kept for Received and logs */
 #define SESS_MAX_PATH	   516 /* RFC 5321 4.5.3.1.3: 256-octet path, plus UTF-8 slack */
@@ -43,6 +44,8 @@ struct upstream;
 #define SESS_ENV_LOG_MAX   4096		/* bytes of recipient list kept for the tx log line */
 #define SESS_DATA_RECV_MAX (256 * 1024) /* bytes per recv straight into the spool */
 #define SESS_DATA_RECV_MIN 4096		/* below this much spool room, use provided buffers */
+#define TX_MAX_LEGS	   8		/* destination hosts one transaction fans out to */
+#define TX_LEG_KEY	   280		/* "domain:port", "[ip]:port", or the relay host */
 
 enum sess_conn {
 	CONN_OPEN,    /* reading and writing */
@@ -91,46 +94,80 @@ struct rcpt_route {
 	uint16_t cand[ZONE_MAX_GROUPS][ZONE_MAX_FALLBACKS]; /* offsets in text */
 	uint8_t ncand[ZONE_MAX_GROUPS];			    /* candidates per group */
 	uint8_t tried[ZONE_MAX_GROUPS];			    /* candidate of each group sent last */
-	uint8_t fifo[ZONE_MAX_GROUPS]; /* groups whose upstream reply is due, in order */
-	uint8_t fifo_head, nwait;      /* ring position; replies due */
+	uint16_t port[ZONE_MAX_GROUPS][ZONE_MAX_FALLBACKS]; /* explicit ports, 0 = none */
+	uint8_t nwait;					    /* groups whose reply is due */
 	uint8_t ngroups, nok, nfailed; /* groups, groups settled with 250 / refused */
 	bool have_answer;	       /* answer holds a reply */
 	struct smtp_reply answer;      /* what the client gets: the first 250, or the
 					  refusal (a 4xx before a 5xx: a retry can help) */
 };
 
+/*
+ * One destination host of a transaction and its upstream transaction
+ * (core/server/leg.h). Every reply it relays names it: "[host]".
+ */
+struct tx_leg {
+	char key[TX_LEG_KEY];	/* pool key: "domain:port/tls-policy" (port 0: MX), or the relay */
+	char host[TX_LEG_KEY];	/* domain or "[ip]" as the destination gave it */
+	uint16_t port;		/* explicit port, 0 = mx-port */
+	uint8_t tls;		/* enum config_tls: the destination's TLS policy */
+	bool failed;		/* no address left, or lost: RCPTs get fail_reply */
+	bool lost;		/* its upstream went away after accepting RCPTs */
+	bool want_data;		/* DATA may follow the queued RCPTs (leg_flush) */
+	bool data_due;		/* the end-of-data reply is awaited */
+	bool data_ok;		/* ... and it was 2xx */
+	const char *fail_reply; /* static reply for `failed` */
+	struct upstream *up;	/* NULL while resolving or between addresses */
+	struct nexthop_result *nh;     /* owned (malloc): the addresses left to try */
+	uint64_t nh_handle;	       /* resolution in flight, 0 if none */
+	uint64_t deadline_ms;	       /* no new address is tried after this */
+	unsigned next_cand;	       /* index in nh of the next address to try */
+	uint8_t fifo[ZONE_MAX_GROUPS]; /* route groups whose RCPT reply is due, in order */
+	uint8_t fifo_head, nwait;      /* ring position; replies due */
+	uint8_t nsent;		       /* ... of which handed to the upstream */
+	uint32_t ndests;	       /* destinations it accepted */
+	uint64_t dests_sum;	       /* sum of dedup_addr_hash() of those (core/dedup.h) */
+};
+
 /* One mail transaction: MAIL FROM up to the final reply or RSET. */
 struct smtp_tx {
-	bool smtputf8;		      /* MAIL had SMTPUTF8 */
-	bool body_8bit;		      /* MAIL had BODY=8BITMIME */
-	bool up_lost;		      /* the upstream dropped with RCPTs of this tx */
-	uint64_t declared_size;	      /* MAIL SIZE=, 0 if absent */
-	char from[SESS_MAX_PATH];     /* reverse-path without <>, NUL-terminated */
-	char srs_from[SRS_ADDR_BUF];  /* from rewritten with SRS, when it was */
-	const char *up_from;	      /* what the upstream gets: from or srs_from */
-	char rcpt[SESS_MAX_PATH];     /* the RCPT being routed now */
-	char rcpts[SESS_ENV_LOG_MAX]; /* accepted recipients for the log, NUL-separated */
-	uint32_t rcpts_len;	      /* bytes used in rcpts */
-	bool rcpts_truncated;	      /* some accepted recipients did not fit */
-	char dests[SESS_ENV_LOG_MAX]; /* destinations the upstream accepted, NUL-separated:
-					 the log, and no destination is sent twice */
-	uint32_t dests_len;	      /* bytes used in dests */
-	bool dests_truncated;	      /* some accepted destinations did not fit */
-	uint32_t nrcpt;		      /* RCPT commands seen */
-	uint32_t naccepted;	      /* RCPTs answered 2xx (forwarded or dropped) */
-	uint32_t ndropped;	      /* ... of which by a drop rule */
-	uint32_t nrejected;	      /* RCPTs refused (by us or the upstream) */
-	uint32_t ndests;	      /* destinations the upstream accepted */
-	struct zone_snap zones;	      /* the zone table this transaction routes with */
-	struct rcpt_route route;      /* the RCPT waiting for the upstream */
-	struct spool *spool;	      /* owned; NULL until DATA/BDAT */
-	bool spool_overflow;	      /* content did not fit the spool */
-	bool spool_file;	      /* the spool is file-backed (past spool-memory) */
-	struct smtp_data data;	      /* DATA automaton */
-	struct smtp_stuff stuff;      /* BDAT -> DATA stuffing */
-	bool bdat_seen;		      /* this tx used BDAT */
-	uint64_t started_ns;	      /* when MAIL arrived (monotonic) */
-	uint32_t slot;		      /* pool slot in shard->txs */
+	bool smtputf8;			 /* MAIL had SMTPUTF8 */
+	bool body_8bit;			 /* MAIL had BODY=8BITMIME */
+	uint64_t declared_size;		 /* MAIL SIZE=, 0 if absent */
+	char from[SESS_MAX_PATH];	 /* reverse-path without <>, NUL-terminated */
+	char srs_from[SRS_ADDR_BUF];	 /* from rewritten with SRS, when it was */
+	const char *up_from;		 /* what the upstream gets: from or srs_from */
+	char rcpt[SESS_MAX_PATH];	 /* the RCPT being routed now */
+	char rcpts[SESS_ENV_LOG_MAX];	 /* accepted recipients for the log, NUL-separated */
+	uint32_t rcpts_len;		 /* bytes used in rcpts */
+	bool rcpts_truncated;		 /* some accepted recipients did not fit */
+	char dests[SESS_ENV_LOG_MAX];	 /* destinations the upstream accepted, NUL-separated:
+					    the log, and no destination is sent twice */
+	uint32_t dests_len;		 /* bytes used in dests */
+	bool dests_truncated;		 /* some accepted destinations did not fit */
+	uint32_t nrcpt;			 /* RCPT commands seen */
+	uint32_t naccepted;		 /* RCPTs answered 2xx (forwarded or dropped) */
+	uint32_t ndropped;		 /* ... of which by a drop rule */
+	uint32_t nrejected;		 /* RCPTs refused (by us or the upstream) */
+	uint32_t ndests;		 /* destinations the upstream accepted */
+	struct zone_snap zones;		 /* the zone table this transaction routes with */
+	struct rcpt_route route;	 /* the RCPT waiting for the upstream */
+	struct tx_leg legs[TX_MAX_LEGS]; /* one per destination host (core/server/leg.h) */
+	uint8_t nlegs;			 /* legs in use */
+	uint8_t data_wait;		 /* legs whose end-of-data reply is due */
+	uint8_t data_failed;		 /* legs that refused the message or failed */
+	bool have_data_answer;		 /* data_answer holds a reply */
+	uint64_t content_hash;		 /* of the content, when dedup needs it (else 0) */
+	struct smtp_reply data_answer;	 /* end-of-data reply so far: the first 250, or
+					    the failure (4xx before 5xx) */
+	struct spool *spool;		 /* owned; NULL until DATA/BDAT */
+	bool spool_overflow;		 /* content did not fit the spool */
+	bool spool_file;		 /* the spool is file-backed (past spool-memory) */
+	struct smtp_data data;		 /* DATA automaton */
+	struct smtp_stuff stuff;	 /* BDAT -> DATA stuffing */
+	bool bdat_seen;			 /* this tx used BDAT */
+	uint64_t started_ns;		 /* when MAIL arrived (monotonic) */
+	uint32_t slot;			 /* pool slot in shard->txs */
 };
 
 struct session {
@@ -159,7 +196,6 @@ struct session {
 	struct chunk *out;		/* owned: replies not yet sent; NULL if none */
 	struct chunk *sending;		/* owned: replies in the send SQE */
 	struct chunk *held;		/* owned: input held while paused; NULL if none */
-	struct upstream *up;		/* owned (see upstream.h); NULL if none */
 	const char *rest;		/* input after the command being run (pump only) */
 	size_t rest_len;		/* bytes at rest */
 	struct smtp_tx *tx;		/* owned (shard->txs); NULL outside a transaction */
@@ -179,10 +215,13 @@ void sess_on_timer(struct session *sess);
 /* Shutdown: 421 now if idle, else when the current transaction ends. */
 void sess_drain(struct session *sess, bool force);
 
-/* Results from the session's upstream (core/upstream.c). */
-void sess_up_rcpt_reply(struct session *sess, const struct smtp_reply *r);
-void sess_up_data_reply(struct session *sess, const struct smtp_reply *r);
-void sess_up_failed(struct session *sess, const char *reply);
+/* Results from the upstream of leg `leg` (core/upstream.c). */
+void sess_up_rcpt_reply(struct session *sess, unsigned leg, const struct smtp_reply *r);
+void sess_up_data_reply(struct session *sess, unsigned leg, const struct smtp_reply *r);
+void sess_up_failed(struct session *sess, unsigned leg, const char *reply, bool nothing_sent);
+
+/* Leg `leg` has no address left (core/server/leg.c): its RCPTs get `reply`. */
+void sess_leg_failed(struct session *sess, unsigned leg, const char *reply);
 
 /* Resume a session whose recv found no buffer or whose output was full (tick). */
 void sess_retry_recv(struct session *sess);

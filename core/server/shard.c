@@ -254,8 +254,9 @@ shard_dns_init(struct shard *sh)
 		fprintf(stderr, "sluice: shard %u: resolver: %s\n", sh->id, strerror(-ret));
 		return ret;
 	}
-	/* one resolution per session at a time at the most */
-	ret = nexthop_init(&sh->nexthop, &sh->dns, sh->cfg->max_sessions);
+	/* a session resolves one destination host per leg; room for two each on
+	 * average (pool memory is resident only once used), then 451 4.3.0 */
+	ret = nexthop_init(&sh->nexthop, &sh->dns, sh->cfg->max_sessions * 2);
 	if (ret < 0) {
 		dns_fini(&sh->dns);
 		sh->dns_io.watch = NULL;
@@ -315,11 +316,13 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg,
 	 * one for the destinations of the RCPT being routed */
 	chunk_pool_init(&sh->chunks, chunk, cfg->max_sessions * 4);
 	sh->decision = malloc(sizeof(*sh->decision));
-	if (sh->decision == NULL)
+	sh->reply_scratch = malloc(sizeof(*sh->reply_scratch));
+	if (sh->decision == NULL || sh->reply_scratch == NULL)
 		return -ENOMEM;
 	zonectl_reader_init(&sh->zone_reader);
 	sh->srs = shared->srs;
 	sh->tls_client = shared->tls_client;
+	sh->dedup = shared->dedup;
 	if (sh->srs != NULL &&
 	    (sh->srs_uses = calloc(SHARD_SRS_USES, sizeof(*sh->srs_uses))) == NULL)
 		return -ENOMEM;
@@ -333,6 +336,10 @@ shard_init(struct shard *sh, unsigned id, const struct config *cfg,
 	timeouts[TIMER_UPSTREAM] = cfg->upstream_timeout_ms;
 	timeouts[TIMER_CLOSE] = SHARD_CLOSE_LINGER_MS;
 	timeouts[TIMER_UP_IDLE] = UP_POOL_IDLE_MS;
+	/* upstream-timeout bounds every wait for an upstream, connects included */
+	timeouts[TIMER_UP_CONNECT] = cfg->connect_timeout_ms < cfg->upstream_timeout_ms
+					 ? cfg->connect_timeout_ms
+					 : cfg->upstream_timeout_ms;
 	timers_init(&sh->timers, timeouts);
 
 	sh->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -371,6 +378,8 @@ shard_fini(struct shard *sh)
 	spool_pool_fini(&sh->spools);
 	free(sh->decision);
 	sh->decision = NULL;
+	free(sh->reply_scratch);
+	sh->reply_scratch = NULL;
 	free(sh->srs_uses);
 	sh->srs_uses = NULL;
 	if (sh->dns_io.watch != NULL) {
@@ -432,7 +441,8 @@ shard_on_tick(struct shard *sh)
 	struct timer *t;
 
 	while ((t = timers_expired(&sh->timers, sh->now_ms)) != NULL) {
-		if (t->cls == TIMER_UPSTREAM || t->cls == TIMER_UP_IDLE)
+		if (t->cls == TIMER_UPSTREAM || t->cls == TIMER_UP_IDLE ||
+		    t->cls == TIMER_UP_CONNECT)
 			up_on_timer(
 			    (struct upstream *)((char *)t - offsetof(struct upstream, timer)));
 		else

@@ -27,6 +27,7 @@
 
 #include "core/chunk.h"
 #include "core/config.h"
+#include "core/dedup.h"
 #include "core/dns.h"
 #include "core/ipcount.h"
 #include "core/jlog.h"
@@ -53,7 +54,8 @@
 /* Read-only things every shard borrows from main, built at start-up. */
 struct shard_shared {
 	const struct srs *srs;	    /* NULL when SRS is off */
-	struct tls_ctx *tls_client; /* NULL when upstream-tls is none */
+	struct tls_ctx *tls_client; /* NULL when no upstream uses TLS */
+	struct dedup *dedup;	    /* fingerprints of partial deliveries (all shards) */
 };
 
 /* Bounces seen through one SRS address (srs-max-uses). */
@@ -86,29 +88,31 @@ struct shard_stats {
 };
 
 struct shard {
-	unsigned id;			/* 0..nshards-1 */
-	int cpu;			/* CPU to pin to; -1 = do not pin */
-	const struct config *cfg;	/* borrowed: lives as long as the process */
-	const struct srs *srs;		/* borrowed, read-only; NULL when SRS is off */
-	struct tls_ctx *tls_client;	/* borrowed: STARTTLS to the upstream; NULL if none */
-	struct shard_srs_use *srs_uses; /* owned: SHARD_SRS_USES of them, when srs */
-	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN when available */
-	struct io_uring_buf_ring *br;	/* provided-buffer ring, group 0 */
-	char *br_mem;			/* owned: recv_buffers * recv_buffer_size bytes */
-	uint32_t br_size;		/* bytes per provided buffer */
-	uint32_t br_count;		/* provided buffers */
-	struct pool sessions;		/* struct session */
-	struct pool txs;		/* struct smtp_tx: one per session at most */
-	struct pool upstreams;		/* struct upstream */
-	struct chunk_pool chunks;	/* output and held-input chunks */
-	struct spool_pool spools;	/* message content */
-	struct timers timers;		/* session and upstream deadlines */
-	struct ipcount ipcount;		/* live sessions per client address */
-	struct zone_reader zone_reader; /* this shard's epoch record (core/server/zonectl) */
-	struct zone_decision *decision; /* owned: scratch for one RCPT's lookup */
-	struct dns dns;			/* this shard's resolver and cache */
-	struct nexthop nexthop;		/* destinations -> addresses, on dns */
-	struct dns_io dns_io;		/* how core/dns asks us to poll its sockets */
+	unsigned id;			  /* 0..nshards-1 */
+	int cpu;			  /* CPU to pin to; -1 = do not pin */
+	const struct config *cfg;	  /* borrowed: lives as long as the process */
+	const struct srs *srs;		  /* borrowed, read-only; NULL when SRS is off */
+	struct tls_ctx *tls_client;	  /* borrowed: STARTTLS to the upstream; NULL if none */
+	struct dedup *dedup;		  /* borrowed, shared by every shard (core/dedup.h) */
+	struct shard_srs_use *srs_uses;	  /* owned: SHARD_SRS_USES of them, when srs */
+	struct io_uring ring;		  /* SINGLE_ISSUER | DEFER_TASKRUN when available */
+	struct io_uring_buf_ring *br;	  /* provided-buffer ring, group 0 */
+	char *br_mem;			  /* owned: recv_buffers * recv_buffer_size bytes */
+	uint32_t br_size;		  /* bytes per provided buffer */
+	uint32_t br_count;		  /* provided buffers */
+	struct pool sessions;		  /* struct session */
+	struct pool txs;		  /* struct smtp_tx: one per session at most */
+	struct pool upstreams;		  /* struct upstream */
+	struct chunk_pool chunks;	  /* output and held-input chunks */
+	struct spool_pool spools;	  /* message content */
+	struct timers timers;		  /* session and upstream deadlines */
+	struct ipcount ipcount;		  /* live sessions per client address */
+	struct zone_reader zone_reader;	  /* this shard's epoch record (core/server/zonectl) */
+	struct zone_decision *decision;	  /* owned: scratch for one RCPT's lookup */
+	struct smtp_reply *reply_scratch; /* owned: a relayed reply with its host named */
+	struct dns dns;			  /* this shard's resolver and cache */
+	struct nexthop nexthop;		  /* destinations -> addresses, on dns */
+	struct dns_io dns_io;		  /* how core/dns asks us to poll its sockets */
 	struct shard_dns_watch dns_watch[SHARD_DNS_FDS];
 	uint32_t dns_watch_gen;		  /* last generation handed out */
 	bool loop_done;			  /* the loop ended: no more SQEs (dns_fini's unwatch) */

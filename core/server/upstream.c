@@ -131,24 +131,26 @@ up_fail(struct upstream *up, const char *why, const char *reply)
 		return;
 	up->fail_reason = why;
 	shard_count(&up->sh->stats.upstream_errors, 1);
-	shard_warn(up->sh, "upstream", "%s: %s", up->sh->cfg->upstream, why);
+	shard_warn(up->sh, "upstream", "%s: %s", up->name, why);
 	up->attached = false;
+	/* before MAIL left, no RCPT of the transaction did: another address may take them */
+	bool nothing_sent = !up->tx_open && !up->mail_inflight && up->rcpt_outstanding == 0;
 	up_kill(up);
 	if (sess != NULL)
-		sess_up_failed(sess, reply);
+		sess_up_failed(sess, up->leg, reply, nothing_sent);
 }
 
 int
-up_open(struct shard *sh, struct session *sess, struct upstream **out)
+up_open(struct shard *sh, struct session *sess, unsigned leg, const struct up_target *t,
+	struct upstream **out)
 {
-	const struct config *cfg = sh->cfg;
 	struct io_uring_sqe *sqe;
 	struct upstream *up;
 	uint32_t slot;
 	int one = 1;
 	int fd;
 
-	fd = socket(cfg->upstream_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(t->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -162,17 +164,21 @@ up_open(struct shard *sh, struct session *sess, struct upstream **out)
 	up->gen = pool_gen(&sh->upstreams, slot);
 	up->sess_slot = sess->slot;
 	up->sess_gen = sess->gen;
+	up->leg = (uint8_t)leg;
 	up->attached = true;
 	up->fd = fd;
 	up->state = UP_CONNECTING;
+	up->tls_policy = (uint8_t)t->tls;
+	snprintf(up->key, sizeof(up->key), "%s", t->key);
+	snprintf(up->name, sizeof(up->name), "%s", t->name);
 	sh->live_upstreams++;
 
 	sqe = shard_sqe(sh);
-	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&cfg->upstream_addr,
-			      cfg->upstream_len);
+	io_uring_prep_connect(sqe, fd, t->addr, t->addrlen);
 	io_uring_sqe_set_data64(sqe, uop_pack(UOP_UP_CONNECT, up->slot, up->gen));
 	up->inflight++;
-	timer_arm(&sh->timers, &up->timer, TIMER_UPSTREAM, sh->now_ms);
+	/* connect and greeting: connect-timeout, then the next address */
+	timer_arm(&sh->timers, &up->timer, TIMER_UP_CONNECT, sh->now_ms);
 	*out = up;
 	return 0;
 }
@@ -488,7 +494,7 @@ up_rset(struct upstream *up)
 bool
 up_is_usable(const struct upstream *up)
 {
-	return up->state != UP_DEAD && up->state != UP_QUIT;
+	return up->state != UP_DEAD && up->state != UP_QUIT && up->nretired < UP_MAX_RETIRED;
 }
 
 /* Say QUIT and close once it is answered. */
@@ -500,15 +506,30 @@ up_quit(struct upstream *up)
 	up_submit_cmds(up);
 }
 
+/* Nothing is due but RSET replies: the connection is idle once they come. */
+static bool
+up_only_rset_due(const struct upstream *up)
+{
+	for (unsigned i = 0; i < up->exp_len; i++)
+		if (up->expect[(up->exp_head + i) % UP_MAX_EXPECT] != EXP_RSET)
+			return false;
+	return true;
+}
+
 /* Idle between transactions, with room in the pool: the next session may have it. */
 static bool
 up_poolable(const struct upstream *up)
 {
 	const struct shard *sh = up->sh;
 
-	return !up->tx_open && !up->mail_inflight && up->pend_len == 0 &&
-	       up->rcpt_outstanding == 0 && !up->early_data && sh->up_pooled < UP_POOL_MAX &&
-	       !sh->draining;
+	unsigned same = 0;
+
+	if (up->tx_open || up->mail_inflight || up->pend_len != 0 || up->rcpt_outstanding != 0 ||
+	    up->early_data || !up_is_usable(up) || sh->up_pooled >= UP_POOL_MAX || sh->draining)
+		return false;
+	for (const struct upstream *p = sh->up_pool; p != NULL; p = p->pool_next)
+		same += strcmp(p->key, up->key) == 0;
+	return same < UP_POOL_PER_KEY;
 }
 
 static void
@@ -531,7 +552,7 @@ up_release(struct upstream *up)
 {
 	up->attached = false;
 	/* after an early DATA the upstream reads content: QUIT would be content */
-	if (up->state == UP_READY && up->exp_len == 0 && !up->sending && up->spool == NULL &&
+	if (up->state == UP_READY && up_only_rset_due(up) && !up->sending && up->spool == NULL &&
 	    !(up->early_data && !up->data_refused)) {
 		if (up_poolable(up))
 			up_pool_park(up);
@@ -543,14 +564,17 @@ up_release(struct upstream *up)
 }
 
 struct upstream *
-up_pool_take(struct shard *sh, struct session *sess)
+up_pool_take(struct shard *sh, struct session *sess, unsigned leg, const char *key)
 {
 	struct upstream *up = sh->up_pool;
 
+	while (up != NULL && strcmp(up->key, key) != 0)
+		up = up->pool_next;
 	if (up == NULL)
 		return NULL;
 	up_pool_unlink(up);
 	up->attached = true;
+	up->leg = (uint8_t)leg;
 	up->sess_slot = sess->slot;
 	up->sess_gen = sess->gen;
 	return up;
@@ -571,23 +595,24 @@ up_pool_flush(struct shard *sh)
 static void
 up_reap_spools(struct upstream *up)
 {
-	struct spool *sp;
-
 	if (up->body_sending || up->zc_notifs != 0)
 		return;
-	while ((sp = up->retired) != NULL) {
-		up->retired = sp->next;
-		spool_put(&up->sh->spools, sp);
-	}
+	while (up->nretired != 0)
+		spool_put(&up->sh->spools, up->retired[--up->nretired]);
 }
 
-/* The message is done with (answered or refused): its spool may go. */
+/*
+ * The message is done with (answered or refused): its spool may go. An
+ * array rather than a list through spool->next: a fanned-out spool is
+ * retired by several upstreams. Full, the upstream is no longer usable
+ * (up_is_usable) and takes no body that would need another slot.
+ */
 static void
 up_release_spool(struct upstream *up)
 {
 	if (up->spool != NULL) {
-		up->spool->next = up->retired;
-		up->retired = up->spool;
+		BUG_ON(up->nretired >= UP_MAX_RETIRED);
+		up->retired[up->nretired++] = up->spool;
 		up->spool = NULL;
 	}
 	up_reap_spools(up);
@@ -607,7 +632,7 @@ up_maybe_free(struct upstream *up)
 		return;
 	timer_disarm(&up->timer);
 	up_release_spool(up);
-	BUG_ON(up->spool != NULL || up->retired != NULL);
+	BUG_ON(up->spool != NULL || up->nretired != 0);
 	tls_conn_free(up->tls);
 	up->tls = NULL;
 	close(up->fd);
@@ -637,7 +662,7 @@ up_answer_unsent(struct upstream *up)
 	up->answering = true;
 	while (up->pend_len != 0 && (sess = up_session(up)) != NULL) {
 		up_pend_pop(up);
-		sess_up_rcpt_reply(sess, &up->mail_reply);
+		sess_up_rcpt_reply(sess, up->leg, &up->mail_reply);
 	}
 	up->answering = false;
 	up->pend_len = 0;
@@ -657,7 +682,7 @@ up_on_rcpt_reply(struct upstream *up, const struct smtp_reply *r)
 	} else if (sess != NULL) {
 		if (up->mail_failed)
 			r = &up->mail_reply;
-		sess_up_rcpt_reply(sess, r);
+		sess_up_rcpt_reply(sess, up->leg, r);
 	}
 	if (up->rcpt_outstanding == 0 && up->mail_failed) {
 		up->mail_failed = false;
@@ -676,7 +701,7 @@ up_on_rcpt_reply(struct upstream *up, const struct smtp_reply *r)
 static bool
 up_start_tls(struct upstream *up)
 {
-	enum config_tls want = up->sh->cfg->upstream_tls;
+	enum config_tls want = (enum config_tls)up->tls_policy;
 
 	if (want == CONFIG_TLS_NONE || up->tls != NULL)
 		return false;
@@ -694,28 +719,13 @@ up_start_tls(struct upstream *up)
 	return false; /* opportunistic */
 }
 
-/* The host part of `upstream` (HOST:PORT or [V6]:PORT): the name TLS checks. */
-static void
-up_tls_name(const struct config *cfg, char *out, size_t cap)
-{
-	const char *hp = cfg->upstream, *end = strrchr(hp, ':');
-	size_t n = end != NULL ? (size_t)(end - hp) : strlen(hp);
-
-	if (hp[0] == '[' && n >= 2 && hp[n - 1] == ']') {
-		hp++;
-		n -= 2;
-	}
-	snprintf(out, cap, "%.*s", (int)n, hp);
-}
-
 static void
 up_on_starttls_reply(struct upstream *up, const struct smtp_reply *r)
 {
-	const struct config *cfg = up->sh->cfg;
-	char name[TLS_NAME_MAX + 2];
+	bool verify = up->tls_policy == CONFIG_TLS_VERIFY;
 
 	if (r->code != 220) {
-		if (cfg->upstream_tls == CONFIG_TLS_VERIFY) {
+		if (verify) {
 			up_fail(up, "STARTTLS refused", "451 4.7.4 Upstream refused STARTTLS");
 			return;
 		}
@@ -723,10 +733,8 @@ up_on_starttls_reply(struct upstream *up, const struct smtp_reply *r)
 		up_kick(up);
 		return;
 	}
-	up_tls_name(cfg, name, sizeof(name));
-	up->tls = tls_conn_new(up->sh->tls_client, name,
-			       cfg->upstream_tls == CONFIG_TLS_VERIFY ? TLS_POLICY_VERIFY
-								      : TLS_POLICY_OPPORTUNISTIC);
+	up->tls = tls_conn_new(up->sh->tls_client, up->name,
+			       verify ? TLS_POLICY_VERIFY : TLS_POLICY_OPPORTUNISTIC);
 	if (up->tls == NULL) {
 		up_fail(up, "TLS: out of memory", "451 4.3.0 Insufficient system resources");
 		return;
@@ -744,8 +752,7 @@ up_tls_handshake(struct upstream *up)
 	if (rc == -EAGAIN)
 		return;
 	if (rc < 0) {
-		shard_warn(up->sh, "upstream", "%s: TLS: %s", up->sh->cfg->upstream,
-			   tls_error(up->tls));
+		shard_warn(up->sh, "upstream", "%s: TLS: %s", up->name, tls_error(up->tls));
 		up_fail(up, "TLS handshake failed", "451 4.7.5 Upstream TLS negotiation failed");
 		return;
 	}
@@ -835,7 +842,7 @@ up_on_reply(struct upstream *up)
 		up->tx_open = false;
 		up_release_spool(up);
 		if ((sess = up_session(up)) != NULL)
-			sess_up_data_reply(sess, r);
+			sess_up_data_reply(sess, up->leg, r);
 		break;
 	case EXP_DOT:
 		if (up->body_sending) {
@@ -850,7 +857,7 @@ up_on_reply(struct upstream *up)
 		up->state = UP_READY;
 		up_release_spool(up);
 		if ((sess = up_session(up)) != NULL)
-			sess_up_data_reply(sess, r);
+			sess_up_data_reply(sess, up->leg, r);
 		break;
 	case EXP_RSET:
 		if (!reply_is(r, 2))
@@ -943,7 +950,7 @@ up_on_recv(struct upstream *up, int res)
 		up_parse(up, up->rbuf, (size_t)res);
 	if (up->state == UP_DEAD)
 		return;
-	if (up->exp_len == 0 && !up->sending)
+	if (up->exp_len == 0 && !up->sending && !up->pooled) /* pooled: the idle timer runs */
 		timer_disarm(&up->timer);
 	up_arm_recv(up);
 }
@@ -1032,6 +1039,7 @@ up_on_cqe(struct shard *sh, const struct io_uring_cqe *cqe)
 		}
 		up->state = UP_GREETING;
 		up_push_expect(up, EXP_GREETING);
+		timer_arm(&sh->timers, &up->timer, TIMER_UP_CONNECT, sh->now_ms);
 		up_arm_recv(up);
 		break;
 	case UOP_UP_RECV:

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/config.h"
 #include "core/spool.h"
 #include "core/tls.h"
 #include "core/timer.h"
@@ -36,7 +37,11 @@ struct session;
 #define UP_MAX_EXPECT	32    /* replies outstanding at most: MAIL + UP_MAX_RCPT RCPTs + DATA ... */
 #define UP_CMD_BUF	16384 /* command bytes queued at most: MAIL + UP_MAX_RCPT long RCPTs */
 #define UP_RECV_BUF	4096  /* bytes per recv */
-#define UP_POOL_MAX	32    /* idle connections kept per shard (one relay host for now) */
+#define UP_POOL_MAX	64    /* idle connections kept per shard, all destinations */
+#define UP_POOL_PER_KEY 32    /* ... of which to one destination (pool key) */
+#define UP_KEY_MAX	280   /* pool key: "host:port" of a destination, or the relay host */
+#define UP_NAME_MAX	256   /* host name TLS checks (an MX host, the relay host) */
+#define UP_MAX_RETIRED	4     /* sent spools whose zero-copy notifications are due */
 #define UP_POOL_IDLE_MS 5000  /* an idle pooled connection is closed after this long */
 
 enum up_state {
@@ -65,8 +70,21 @@ enum up_expect {
 	EXP_QUIT,
 };
 
+/* Where an upstream connects, and how (one candidate address of a destination). */
+struct up_target {
+	const struct sockaddr *addr; /* the address to connect to */
+	socklen_t addrlen;
+	const char *key;     /* pool key: the destination ("dest.test:25"), or the relay host */
+	const char *name;    /* host name the certificate must match; logs */
+	enum config_tls tls; /* none | opportunistic | verify */
+};
+
 struct upstream {
 	struct shard *sh;	       /* owning shard */
+	uint8_t leg;		       /* index of the session's leg (transaction fan-out) */
+	uint8_t tls_policy;	       /* enum config_tls */
+	char key[UP_KEY_MAX];	       /* pool key (struct up_target) */
+	char name[UP_NAME_MAX];	       /* TLS name and logs */
 	uint32_t slot, gen;	       /* pool identity */
 	uint32_t sess_slot, sess_gen;  /* owning session; sess_gen 0 ... see attached */
 	bool attached;		       /* a session owns us */
@@ -107,21 +125,24 @@ struct upstream {
 	char pbuf[UP_RECV_BUF];			/* plaintext decrypted from rbuf */
 	struct smtp_reply reply;		/* reply being parsed */
 	struct smtp_reply mail_reply;		/* MAIL's refusal, relayed for the RCPT */
-	struct smtp_reply data_reply; /* early DATA's refusal, relayed at end of content */
-	struct spool *spool;	      /* owned during UP_BODY; NULL otherwise */
-	struct spool *retired;	      /* owned: sent spools the kernel may still read (zero copy) */
-	char hdr[1024];		      /* headers we prepend (Received) */
-	struct iovec iov[2];	      /* body send: hdr + spool */
-	struct msghdr msg;	      /* body send */
-	const char *fail_reason;      /* static text for logs */
+	struct smtp_reply data_reply;	       /* early DATA's refusal, relayed at end of content */
+	struct spool *spool;		       /* owned during UP_BODY; NULL otherwise */
+	struct spool *retired[UP_MAX_RETIRED]; /* held: sent spools the kernel may still read
+						  (zero copy) */
+	uint8_t nretired;		       /* ... how many */
+	char hdr[1024];			       /* headers we prepend (Received) */
+	struct iovec iov[2];		       /* body send: hdr + spool */
+	struct msghdr msg;		       /* body send */
+	const char *fail_reason;	       /* static text for logs */
 };
 
 /*
- * Open a connection to the configured upstream for `sess`. Returns 0 and
- * the upstream, or a negative errno (pool exhausted, socket failure) with
- * no callback to come.
+ * Open a connection to `t` for leg `leg` of `sess` (t's strings are
+ * copied). Returns 0 and the upstream, or a negative errno (pool
+ * exhausted, socket failure) with no callback to come.
  */
-int up_open(struct shard *sh, struct session *sess, struct upstream **out);
+int up_open(struct shard *sh, struct session *sess, unsigned leg, const struct up_target *t,
+	    struct upstream **out);
 
 /*
  * Send n RCPTs (addresses without <>; the strings must stay valid until
@@ -145,7 +166,7 @@ const struct smtp_reply *up_data_refusal(const struct upstream *up);
 
 /*
  * Send the message: DATA, then hdr (hdrlen bytes, copied) and the spool,
- * which the upstream now owns. Exactly one sess_up_data_reply() or
+ * of which the upstream now holds one reference (spool_ref). Exactly one sess_up_data_reply() or
  * sess_up_failed() follows.
  */
 void up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *spool);
@@ -157,7 +178,10 @@ void up_data(struct upstream *up, const char *hdr, size_t hdrlen, struct spool *
  */
 bool up_rset(struct upstream *up);
 
-/* True when the upstream can carry another transaction. */
+/*
+ * True when the upstream can carry another transaction (not closing, and
+ * room to retire one more spool).
+ */
 bool up_is_usable(const struct upstream *up);
 
 /*
@@ -169,11 +193,13 @@ bool up_is_usable(const struct upstream *up);
 void up_release(struct upstream *up);
 
 /*
- * An idle pooled connection for `sess`, attached to it, or NULL: a session
- * that needs an upstream tries this before up_open(), so a busy relay host
- * does not cost a TCP (and TLS) handshake per client session.
+ * An idle pooled connection to `key` (struct up_target) for leg `leg` of
+ * `sess`, attached to it, or NULL: a leg tries this before resolving and
+ * connecting, so a busy destination does not cost a DNS lookup, a TCP and a
+ * TLS handshake per message.
  */
-struct upstream *up_pool_take(struct shard *sh, struct session *sess);
+struct upstream *up_pool_take(struct shard *sh, struct session *sess, unsigned leg,
+			      const char *key);
 
 /* QUIT every pooled connection (shutdown). */
 void up_pool_flush(struct shard *sh);

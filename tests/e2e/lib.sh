@@ -417,6 +417,55 @@ e2e_start_sink()
 	E2E_LAST_PID=$pid
 }
 
+# e2e_start_nsd ZONE ZONEFILE PORT: Debian's NSD, authoritative for ZONE (zone file
+# ZONEFILE, copied) on 127.0.0.1:PORT over UDP and TCP, its files in $E2E_TMP/nsd;
+# waits until it answers ZONE's SOA. Skips the test (77) when nsd is not installed.
+e2e_start_nsd()
+{
+	local zone=$1 zonefile=$2 port=$3 d=$E2E_TMP/nsd i
+	[ -x /usr/sbin/nsd ] || e2e_skip "nsd is not installed (apt-get install nsd)"
+	mkdir -p "$d"
+	cp "$zonefile" "$d/$zone.zone"
+	cat >"$d/nsd.conf" <<CONF
+server:
+	ip-address: 127.0.0.1@$port
+	port: $port
+	username: ""
+	chroot: ""
+	zonesdir: "$d"
+	database: ""
+	pidfile: "$d/nsd.pid"
+	xfrdfile: "$d/xfrd.state"
+	zonelistfile: "$d/zone.list"
+	xfrdir: "$d"
+	logfile: "$d/nsd.log"
+	server-count: 1
+	verbosity: 0
+	reuseport: no
+remote-control:
+	control-enable: no
+zone:
+	name: "$zone"
+	zonefile: "$d/$zone.zone"
+CONF
+	e2e_start nsd /usr/sbin/nsd -d -c "$d/nsd.conf"
+	local pid=$E2E_LAST_PID
+	for ((i = 0; i < 50; i++)); do
+		python3 - "$port" "$zone" <<'PY' && return 0
+import socket, struct, sys
+name = b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[2].split(".")) + b"\0"
+q = struct.pack(">HHHHHH", 7, 0, 1, 0, 0, 0) + name + struct.pack(">HH", 6, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+d = s.recv(512)
+sys.exit(0 if d[:2] == q[:2] and d[3] & 15 == 0 else 1)
+PY
+		e2e_alive "$pid" || e2e_fail "nsd died: $(tail -3 "$d/nsd.log" "$E2E_TMP/nsd.err" 2>/dev/null)"
+		sleep 0.1
+	done
+	e2e_fail "nsd does not answer for $zone on 127.0.0.1:$port"
+}
+
 # e2e_start_smtp_sink NAME PORT ARGS...: Postfix smtp-sink on 127.0.0.1:PORT.
 e2e_start_smtp_sink()
 {

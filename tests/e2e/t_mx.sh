@@ -1,0 +1,251 @@
+#!/bin/bash
+# t_mx.sh -- issue 5: MX delivery (upstream none) through a real DNS server.
+#
+# NSD serves a zone "test." on 127.0.0.1; sluice resolves through it (--dns) and
+# delivers to sluice-sinks listening on several loopback addresses (127.0.0.2..9 and
+# ::1) at one mx-port, plus one on an explicit port. Cases (one message each, checked
+# by the client's replies and by each sink's ledger):
+#   pref      MX 10 (nothing listens) then MX 20: fallback to the backup MX
+#   v6        MX host with AAAA ::1 and A 127.0.0.4 (nothing there): IPv6 first
+#   implicit  no MX, an A record: implicit MX (RFC 5321 5.1)
+#   nullmx    MX 0 "." (RFC 7505): 556 5.1.10 at RCPT
+#   nxdomain  the domain does not exist: 550 5.1.2 at RCPT
+#   port      dest@host:PORT: that port, no MX lookup
+#   tls       tls-policy verify: the MX's certificate (test CA) verified
+#   badcert   verify and a certificate for another name: 451 4.7.5, nothing sent
+#   notls     verify and no STARTTLS: 451 4.7.4; opportunistic (zone tls-policy): sent
+#   fan       three hosts at once: one 250, each sink has the message once
+#   split     two hosts, one refuses the message: the sender gets the refusal, the host
+#             that accepted is remembered, and the retry does not reach it again
+#   rcptno    a destination's RCPT refusal is relayed naming the destination
+#   pool      6 more messages to the tls host: its connections are reused
+#   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
+. "$(dirname "$0")/lib.sh"
+e2e_init "$@"
+e2e_need_bins sluice sluice-sink
+e2e_need_cmds python3 openssl
+python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null ||
+	e2e_skip "no IPv6 loopback"
+
+read -r PL PD PMX PX <<<"$(e2e_free_ports 4)"
+
+sh "$E2E_LIB_DIR/../support/gen-test-pki.sh" pki >pki.log 2>&1 ||
+	e2e_fail "gen-test-pki.sh: $(tail -1 pki.log)"
+
+# --- DNS ---
+cat >test.zone <<'ZONE'
+$ORIGIN test.
+$TTL 60
+@              SOA   ns.test. hostmaster.test. 1 3600 600 86400 60
+@              NS    ns.test.
+ns             A     127.0.0.1
+pref           MX    10 mx1.pref.test.
+pref           MX    20 mx2.pref.test.
+mx1.pref       A     127.0.0.2
+mx2.pref       A     127.0.0.3
+v6             MX    10 mx.v6.test.
+mx.v6          AAAA  ::1
+mx.v6          A     127.0.0.4
+implicit       A     127.0.0.5
+nullmx         MX    0 .
+tls            MX    10 sink.e2e.test.
+sink.e2e       A     127.0.0.6
+badcert        MX    10 mx.badcert.test.
+mx.badcert     A     127.0.0.7
+notls          MX    10 mx.notls.test.
+mx.notls       A     127.0.0.8
+notls2         MX    10 mx.notls.test.
+refuse         MX    10 mx.refuse.test.
+mx.refuse      A     127.0.0.9
+orig           MX    10 mx.orig.test.
+mx.orig        A     127.0.0.11
+rcptno         MX    10 mx.rcptno.test.
+mx.rcptno      A     127.0.0.10
+port           A     127.0.0.1
+ZONE
+e2e_start_nsd test test.zone "$PD"
+
+# --- sinks: NAME ADDR PORT ARGS... ---
+start_sink()
+{
+	local name=$1 addr=$2 port=$3
+	shift 3
+	rm -f "$name.pid"
+	e2e_start "$name" "$E2E_BUILD/sluice-sink" --pidfile "$E2E_TMP/$name.pid" \
+		--ledger "$E2E_TMP/$name.ledger" --hostname "$name.sink" "$@" "$addr:$port"
+	e2e_wait_file "$E2E_TMP/$name.pid" 15 || e2e_fail "sink $name did not start: $(tail -3 "$name.err")"
+}
+TLS_OK=(--tls-cert pki/server.crt --tls-key pki/server.key)
+start_sink pref 127.0.0.3 "$PMX"
+start_sink v6 "[::1]" "$PMX"
+start_sink implicit 127.0.0.5 "$PMX"
+start_sink tls 127.0.0.6 "$PMX" "${TLS_OK[@]}"
+start_sink badcert 127.0.0.7 "$PMX" --tls-cert pki/wrongname.crt --tls-key pki/wrongname.key
+start_sink notls 127.0.0.8 "$PMX"
+start_sink refuse 127.0.0.9 "$PMX" --data-reply '554 5.6.0 refused by the refuse sink'
+start_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such user here'
+start_sink port 127.0.0.1 "$PX"
+start_sink orig 127.0.0.11 "$PMX"
+
+# --- sluice ---
+cat >zones.txt <<ZONES
+zone e2e.test
+pref@e2e.test      forward a@pref.test
+v6@e2e.test        forward a@v6.test
+implicit@e2e.test  forward a@implicit.test
+nullmx@e2e.test    forward a@nullmx.test
+nxdomain@e2e.test  forward a@nosuch.test
+port@e2e.test      forward a@port.test:$PX
+tls@e2e.test       forward a@tls.test
+badcert@e2e.test   forward a@badcert.test
+notls@e2e.test     forward a@notls.test
+notls2@e2e.test    forward a@notls2.test
+fan@e2e.test       forward a@pref.test b@implicit.test c@v6.test
+split@e2e.test     forward s@tls.test s@refuse.test
+rcptno@e2e.test    forward a@rcptno.test
+verified-domain pref.test
+verified-domain v6.test
+verified-domain implicit.test
+verified-domain nullmx.test
+verified-domain nosuch.test
+verified-domain port.test
+verified-domain tls.test
+verified-domain badcert.test
+verified-domain notls.test
+verified-domain notls2.test
+verified-domain refuse.test
+verified-domain rcptno.test
+tls-policy rcptno.test none
+tls-policy orig.test none
+tls-policy pref.test none
+tls-policy v6.test none
+tls-policy implicit.test none
+tls-policy port.test none
+tls-policy notls2.test opportunistic
+tls-policy refuse.test none
+ZONES
+cat >sluice.conf <<CONF
+listen 127.0.0.1:$PL
+upstream none
+dns 127.0.0.1:$PD
+mx-port $PMX
+tls-policy verify
+ca-file $E2E_TMP/pki/ca.crt
+shards 2
+hostname sluice.e2e.test
+zones $E2E_TMP/zones.txt
+srs-domain fwd.test
+srs-secret $E2E_TMP/srs.secret
+upstream-timeout 10s
+connect-timeout 3s
+CONF
+printf '%s\n' "t_mx-secret-0123456789abcdef" >srs.secret
+e2e_start_sluice sluice sluice.conf "$PL"
+SLUICE_PID=$E2E_LAST_PID
+
+# --- the client ---
+cat >client.py <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["E2E_LIB_DIR"])
+import smtpclient as sc
+
+port = int(sys.argv[1])
+
+def send(label, rcpt, rcpt_want, dot_want, body_id, sender="sender@orig.test"):
+    s, f = sc.conn(port)
+    sc.want(label + " banner", sc.reply(f, s), ["220"])
+    sc.step(s, f, label + " EHLO", "EHLO client.e2e.test", ["250"], timed=False)
+    sc.step(s, f, label + " MAIL", "MAIL FROM:<%s>" % sender, ["250"], timed=False)
+    got, _ = sc.step(s, f, label + " RCPT", "RCPT TO:<%s>" % rcpt, rcpt_want, timeout=20)
+    if dot_want is not None and got.startswith("250"):
+        sc.step(s, f, label + " DATA", "DATA", ["354"], timed=False)
+        msg = ("Message-ID: <%s@client.e2e.test>\r\nSubject: %s\r\n\r\nbody of %s\r\n.\r\n"
+               % (body_id, label, body_id))
+        s.sendall(msg.encode())
+        sc.want(label + " end of data", sc.reply(f, s, 20), dot_want)
+    s.sendall(b"QUIT\r\n")
+    s.close()
+
+which = sys.argv[2]
+if which == "main":
+    send("pref", "pref@e2e.test", ["250"], ["250"], "m-pref")
+    send("v6", "v6@e2e.test", ["250"], ["250"], "m-v6")
+    send("implicit", "implicit@e2e.test", ["250"], ["250"], "m-implicit")
+    send("nullmx", "nullmx@e2e.test", ["556 5.1.10"], None, "m-nullmx")
+    send("nxdomain", "nxdomain@e2e.test", ["550 5.1.2"], None, "m-nx")
+    send("port", "port@e2e.test", ["250"], ["250"], "m-port")
+    send("tls", "tls@e2e.test", ["250"], ["250"], "m-tls")
+    send("badcert", "badcert@e2e.test", ["451 4.7.5"], None, "m-badcert")
+    send("notls", "notls@e2e.test", ["451 4.7.4"], None, "m-notls")
+    send("notls2", "notls2@e2e.test", ["250"], ["250"], "m-notls2")
+    send("rcptno", "rcptno@e2e.test", ["550 5.1.1 [rcptno.test] no such user"], None, "m-rcptno")
+    send("fan", "fan@e2e.test", ["250"], ["250 2.0.0 Ok: delivered to 3 destination hosts"], "m-fan")
+elif which == "pool":
+    for i in range(6):
+        send("pool%d" % i, "tls@e2e.test", ["250"], ["250 2.0.0 [tls.test]"], "m-pool%d" % i)
+elif which == "bounce":
+    # a bounce to the SRS address of a message we forwarded: to the original sender's MX
+    send("bounce", sys.argv[3], ["250 2.1.5 [orig.test]"], ["250 2.0.0 [orig.test]"], "m-bounce",
+         sender="")
+elif which == "split":
+    # the tls host takes it, the refuse host refuses the content: the refusal, named
+    send("split", "split@e2e.test", ["250"], ["554 5.6.0 [refuse.test] refused"], "m-split")
+sc.done()
+PY
+python3 client.py "$PL" main >client-main.out 2>&1 ||
+	e2e_fail "client: $(grep -m1 PROBLEM client-main.out || tail -3 client-main.out)"
+
+# each sink holds exactly what it should
+ledger_has()
+{
+	local sink=$1 id=$2 n=$3 got
+	got=$(grep -c "^$id@client.e2e.test " "$sink.ledger" 2>/dev/null)
+	[ "${got:-0}" = "$n" ] || e2e_fail "sink $sink has message $id ${got:-0} times, want $n"
+}
+ledger_has pref m-pref 1
+ledger_has v6 m-v6 1
+ledger_has implicit m-implicit 1
+ledger_has port m-port 1
+ledger_has tls m-tls 1
+ledger_has notls m-notls2 1
+ledger_has pref m-fan 1
+ledger_has implicit m-fan 1
+ledger_has v6 m-fan 1
+for s in badcert notls; do
+	ledger_has "$s" m-badcert 0
+done
+ledger_has notls m-notls 0
+
+# SRS in MX delivery: what a destination saw as our MAIL FROM is bounced back; the
+# bounce goes to the original sender's own MX (orig.test), with a null sender
+srs=$("$E2E_BUILD/sluice" -c sluice.conf --srs-forward sender@orig.test 2>srs.err) ||
+	e2e_fail "sluice --srs-forward: $(cat srs.err)"
+case $srs in SRS0=*@fwd.test) ;; *) e2e_fail "not an SRS0 address of fwd.test: '$srs'" ;; esac
+python3 client.py "$PL" bounce "$srs" >client-bounce.out 2>&1 ||
+	e2e_fail "bounce: $(grep -m1 PROBLEM client-bounce.out)"
+ledger_has orig m-bounce 1
+
+# fan-out with a partial failure, then the sender's retry (twice)
+for round in 1 2; do
+	python3 client.py "$PL" split >"client-split-$round.out" 2>&1 ||
+		e2e_fail "split round $round: $(grep -m1 PROBLEM "client-split-$round.out")"
+done
+ledger_has tls m-split 1
+grep -q '"event":"leg".*"outcome":"duplicate skipped"' sluice.out ||
+	e2e_fail "no leg was skipped as a duplicate on the retry"
+
+# a busy destination keeps its connection (pool per destination host): 9 messages
+# reached the tls host (tls, 6 x pool, split once: the retry is skipped); at most 2
+# connections per shard
+python3 client.py "$PL" pool >client-pool.out 2>&1 ||
+	e2e_fail "pool: $(grep -m1 PROBLEM client-pool.out)"
+e2e_stop "$(cat tls.pid)"
+sessions=$(e2e_summary_field tls.out sessions)
+msgs=$(e2e_summary_field tls.out messages)
+e2e_log "tls sink: sessions=$sessions messages=$msgs"
+[ "${msgs:-0}" -ge 8 ] || e2e_fail "the tls sink saw ${msgs:-0} transactions, want >= 8"
+[ "${sessions:-99}" -le 4 ] || e2e_fail "the tls sink saw $sessions connections for $msgs transactions: no reuse"
+
+e2e_stop "$SLUICE_PID"
+e2e_log "MX preference, IPv6 first, implicit MX, null MX, NXDOMAIN, explicit port, TLS" \
+	"verify/refused/opportunistic, fan-out and a deduplicated retry: ok"
