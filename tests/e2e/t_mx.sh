@@ -247,5 +247,6 @@ e2e_log "tls sink: sessions=$sessions messages=$msgs"
 [ "${sessions:-99}" -le 4 ] || e2e_fail "the tls sink saw $sessions connections for $msgs transactions: no reuse"
 
 e2e_stop "$SLUICE_PID"
+[ "$E2E_LAST_RC" = 0 ] || e2e_fail "sluice exited with status $E2E_LAST_RC"
 e2e_log "MX preference, IPv6 first, implicit MX, null MX, NXDOMAIN, explicit port, TLS" \
 	"verify/refused/opportunistic, fan-out and a deduplicated retry: ok"
