@@ -137,11 +137,12 @@ leg_connect(struct session *s, unsigned l)
 }
 
 /*
- * Start leg l: an idle pooled connection to the same destination, else the
- * relay host, else a resolution of the destination's next hop.
+ * Start leg l: an idle pooled connection to the same destination (when
+ * use_pool), else the relay host, else a resolution of the destination's
+ * next hop.
  */
 static void
-leg_start(struct session *s, unsigned l)
+leg_start(struct session *s, unsigned l, bool use_pool)
 {
 	struct tx_leg *leg = &s->tx->legs[l];
 	struct shard *sh = s->sh;
@@ -150,9 +151,13 @@ leg_start(struct session *s, unsigned l)
 	struct nexthop_req req = {.port = leg->port, .mx_port = (uint16_t)sh->cfg->mx_port};
 	int err;
 
-	leg->deadline_ms = sh->now_ms + sh->cfg->upstream_timeout_ms;
-	if ((leg->up = up_pool_take(sh, s, l, leg->key)) != NULL)
-		return;
+	if (use_pool) {
+		leg->deadline_ms = sh->now_ms + sh->cfg->upstream_timeout_ms;
+		leg->up = up_pool_take(sh, s, l, leg->key);
+		leg->pooled = leg->up != NULL;
+		if (leg->pooled)
+			return;
+	}
 	if (!sh->cfg->mx_delivery) {
 		leg_connect(s, l);
 		return;
@@ -205,7 +210,7 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 			continue;
 		/* an idle leg whose connection went away reconnects */
 		if (!leg->failed && leg->up == NULL && leg->nh_handle == 0 && leg->nh == NULL)
-			leg_start(s, l);
+			leg_start(s, l, true);
 		return (int)l;
 	}
 	if (tx->nlegs == TX_MAX_LEGS)
@@ -220,7 +225,7 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 	leg->port = port;
 	leg->tls = (uint8_t)tls;
 	l = tx->nlegs++;
-	leg_start(s, l);
+	leg_start(s, l, true);
 	return (int)l;
 }
 
@@ -273,8 +278,17 @@ leg_retry(struct session *s, unsigned l)
 	struct tx_leg *leg = &s->tx->legs[l];
 
 	leg->up = NULL; /* it frees itself */
-	if (leg->nh == NULL || leg->next_cand >= leg->nh->ncand ||
-	    s->sh->now_ms >= leg->deadline_ms)
+	if (s->sh->now_ms >= leg->deadline_ms)
+		return false;
+	if (leg->pooled) {
+		/* a pooled connection the server had closed: start afresh, once */
+		leg->pooled = false;
+		leg_start(s, l, false);
+		if (leg->failed)
+			sess_leg_failed(s, l, leg->fail_reply);
+		return true;
+	}
+	if (leg->nh == NULL || leg->next_cand >= leg->nh->ncand)
 		return false;
 	leg_connect(s, l);
 	return true;

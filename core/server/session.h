@@ -111,6 +111,7 @@ struct tx_leg {
 	char host[TX_LEG_KEY];	/* domain or "[ip]" as the destination gave it */
 	uint16_t port;		/* explicit port, 0 = mx-port */
 	uint8_t tls;		/* enum config_tls: the destination's TLS policy */
+	bool pooled;		/* its upstream came from the pool (a retry starts afresh) */
 	bool failed;		/* no address left, or lost: RCPTs get fail_reply */
 	bool lost;		/* its upstream went away after accepting RCPTs */
 	bool want_data;		/* DATA may follow the queued RCPTs (leg_flush) */
