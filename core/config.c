@@ -55,6 +55,7 @@ enum config_kind {
 	CK_TLS,	      /* none|opportunistic|verify */
 	CK_LOG_LEVEL, /* error|warn|info|debug */
 	CK_PATH,      /* a file name, stored as given */
+	CK_MAILBOX,   /* local@domain, into a char[CONFIG_MAX_PATH] */
 };
 
 struct config_key {
@@ -109,6 +110,7 @@ static const struct config_key config_keys[] = {
     {"srs-max-uses", CK_U32, F(srs_max_uses), 1, 1000000},
     {"dns", CK_DNS, 0, 0, 0},
     {"mx-port", CK_U32, F(mx_port), 1, 65535},
+    {"postmaster", CK_MAILBOX, F(postmaster), 0, 0},
     {"dedup-window", CK_DURATION, F(dedup_window_ms), 0, CONFIG_MAX_DEDUP_WINDOW_MS},
 };
 
@@ -793,6 +795,18 @@ config_set(struct config *c, const char *key, const char *value, const char *whe
 		}
 		snprintf((char *)c + k->off, CONFIG_MAX_PATH, "%s", value);
 		return 0;
+	case CK_MAILBOX: {
+		const char *at = strrchr(value, '@');
+
+		if (strlen(value) >= CONFIG_MAX_PATH || at == NULL || at == value ||
+		    at[1] == '\0' || strpbrk(value, " \t<>") != NULL) {
+			config_err(err, errlen, where, "%s: '%s' is not an address (local@domain)",
+				   k->name, config_show(shown, value));
+			return -SLUICE_ESYNTAX;
+		}
+		snprintf((char *)c + k->off, CONFIG_MAX_PATH, "%s", value);
+		return 0;
+	}
 	}
 	BUG_ON(1); /* every kind is handled above */
 	return -SLUICE_ESYNTAX;
@@ -1142,6 +1156,8 @@ config_dump(const struct config *c, FILE *f)
 	for (unsigned i = 0; i < c->ndns; i++)
 		fprintf(f, "dns %s\n", c->dns[i]);
 	fprintf(f, "mx-port %u\n", (unsigned)c->mx_port);
+	if (c->postmaster[0] != '\0')
+		fprintf(f, "postmaster %s\n", c->postmaster);
 	format_duration(v, sizeof(v), c->dedup_window_ms);
 	fprintf(f, "dedup-window %s\n", v);
 }

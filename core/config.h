@@ -179,12 +179,14 @@ struct config {
 	uint64_t generation;		 /* 0 from config_defaults; the owner numbers reloads */
 
 	/* delivery (issue 5) */
-	char dns[CONFIG_MAX_DNS][64]; /* dns: resolvers as "ADDR[:PORT]"; [0, ndns) valid */
-	unsigned ndns;		      /* 0 = the system's (resolv.conf) */
-	bool dns_in_layer;	      /* a dns was set in the current layer (like listen) */
-	uint32_t mx_port;	      /* mx-port: port of MX and implicit-MX delivery */
-	uint64_t dedup_window_ms;     /* dedup-window: a partly delivered message's
-					 fingerprints are kept this long (core/dedup.h) */
+	char dns[CONFIG_MAX_DNS][64];	  /* dns: resolvers as "ADDR[:PORT]"; [0, ndns) valid */
+	unsigned ndns;			  /* 0 = the system's (resolv.conf) */
+	bool dns_in_layer;		  /* a dns was set in the current layer (like listen) */
+	uint32_t mx_port;		  /* mx-port: port of MX and implicit-MX delivery */
+	char postmaster[CONFIG_MAX_PATH]; /* postmaster: where postmaster@ a zone without a
+					     rule for it goes (RFC 5321 4.5.1), "" = none */
+	uint64_t dedup_window_ms;	  /* dedup-window: a partly delivered message's
+					     fingerprints are kept this long (core/dedup.h) */
 
 	/* SRS (issue 5): both names set, or neither (checked by config_finish) */
 	char srs_domain[CONFIG_MAX_HOSTNAME + 1]; /* srs-domain: our forwarding domain, "" = off */

@@ -893,6 +893,29 @@ sess_route_srs(struct session *s)
 	return true;
 }
 
+/*
+ * RCPT to postmaster (RFC 5321 4.5.1: every server must take it, 4.1.1.3:
+ * with or without a domain) that no rule of the zone covers: forwarded to
+ * the configured `postmaster`. false when that does not apply.
+ */
+static bool
+sess_route_postmaster(struct session *s, const struct zone_decision *d)
+{
+	const char *pm = s->sh->cfg->postmaster, *rcpt = s->tx->rcpt;
+	const char *const addrs[1] = {pm};
+	const uint16_t ports[1] = {0};
+	size_t off = 0;
+
+	if (pm[0] == '\0' || !(strcasecmp(rcpt, "postmaster") == 0 ||
+			       (d->zone != NULL && strncasecmp(rcpt, "postmaster@", 11) == 0)))
+		return false;
+	if (route_begin(s, strlen(pm) + 1, d)) {
+		route_add_group(&s->tx->route, addrs, ports, 1, &off);
+		sess_route_send(s);
+	}
+	return true;
+}
+
 /* Decide for tx->rcpt with the transaction's zone table, and act on it. */
 static void
 sess_route(struct session *s)
@@ -915,6 +938,8 @@ sess_route(struct session *s)
 		sess_reply(s, d->reply);
 		break;
 	case ZONE_REFUSE:
+		if (sess_route_postmaster(s, d))
+			return;
 		/* not ours or unknown: counted as an error, so an address harvest
 		 * ends at max-errors (Postfix's smtpd_hard_error_limit) */
 		tx->nrejected++;

@@ -20,6 +20,7 @@
 #   rcptno    a destination's RCPT refusal is relayed naming the destination
 #   pool      6 more messages to the tls host: its connections are reused
 #   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
+#   postmaster  postmaster@zone (no rule) and bare <Postmaster> go to `postmaster`
 . "$(dirname "$0")/lib.sh"
 e2e_init "$@"
 e2e_need_bins sluice sluice-sink
@@ -134,6 +135,7 @@ ca-file $E2E_TMP/pki/ca.crt
 shards 2
 hostname sluice.e2e.test
 zones $E2E_TMP/zones.txt
+postmaster pm@orig.test
 srs-domain fwd.test
 srs-secret $E2E_TMP/srs.secret
 upstream-timeout 10s
@@ -179,6 +181,9 @@ if which == "main":
     send("notls", "notls@e2e.test", ["451 4.7.4"], None, "m-notls")
     send("notls2", "notls2@e2e.test", ["250"], ["250"], "m-notls2")
     send("rcptno", "rcptno@e2e.test", ["550 5.1.1 [rcptno.test] no such user"], None, "m-rcptno")
+    # no rule covers postmaster@e2e.test: RFC 5321 4.5.1 wants it taken anyway
+    send("postmaster", "PostMaster@e2e.test", ["250 2.1.5 [orig.test]"], ["250"], "m-pm1")
+    send("postmaster-bare", "Postmaster", ["250 2.1.5 [orig.test]"], ["250"], "m-pm2")
     send("fan", "fan@e2e.test", ["250"], ["250 2.0.0 Ok: delivered to 3 destination hosts"], "m-fan")
 elif which == "pool":
     for i in range(6):
@@ -224,6 +229,8 @@ case $srs in SRS0=*@fwd.test) ;; *) e2e_fail "not an SRS0 address of fwd.test: '
 python3 client.py "$PL" bounce "$srs" >client-bounce.out 2>&1 ||
 	e2e_fail "bounce: $(grep -m1 PROBLEM client-bounce.out)"
 ledger_has orig m-bounce 1
+ledger_has orig m-pm1 1
+ledger_has orig m-pm2 1
 
 # fan-out with a partial failure, then the sender's retry (twice)
 for round in 1 2; do

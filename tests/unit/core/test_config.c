@@ -1168,3 +1168,33 @@ Test(config, zones_path_is_kept_and_bounded)
 	cr_assert_eq(config_set(&c, "zones", path, "t:3", msg, sizeof(msg)), -ERANGE);
 	cr_assert(strstr(msg, "t:3: zones: path longer than") != NULL, "%s", msg);
 }
+
+/* ---- MX delivery (issue 5): upstream none, tls-policy, timeouts, postmaster ---- */
+
+Test(config, mx_delivery_keys)
+{
+	struct config c = fresh();
+
+	cr_assert_not(c.mx_delivery, "the embedded default relays (make run's sink)");
+	cr_assert_eq(c.tls_policy, CONFIG_TLS_VERIFY, "a broken certificate is never ignored");
+	cr_assert_eq(set(&c, "upstream", "none"), 0, "%s", err);
+	cr_assert(c.mx_delivery);
+	cr_assert_eq(config_finish(&c, err, sizeof(err)), 0, "no relay host to resolve: %s", err);
+	cr_assert_eq(set(&c, "upstream", "127.0.0.1:2526"), 0, "%s", err);
+	cr_assert_not(c.mx_delivery, "a relay host set later wins");
+	cr_assert_eq(set(&c, "tls-policy", "opportunistic"), 0, "%s", err);
+	cr_assert_eq(c.tls_policy, CONFIG_TLS_OPPORTUNISTIC);
+	cr_assert_eq(c.upstream_tls, CONFIG_TLS_NONE, "tls-policy is not upstream-tls");
+	cr_assert_lt(set(&c, "tls-policy", "strict"), 0);
+	cr_assert_eq(set(&c, "connect-timeout", "5s"), 0, "%s", err);
+	cr_assert_eq(c.connect_timeout_ms, 5000);
+	cr_assert_eq(set(&c, "dedup-window", "2h"), 0, "%s", err);
+	cr_assert_eq(c.dedup_window_ms, 7200000);
+	cr_assert_lt(set(&c, "dedup-window", "721h"), 0, "at most 30 days");
+	cr_assert_eq(set(&c, "postmaster", "hostmaster@ops.example"), 0, "%s", err);
+	cr_assert_str_eq(c.postmaster, "hostmaster@ops.example");
+	cr_assert_lt(set(&c, "postmaster", "hostmaster"), 0);
+	cr_assert_not_null(strstr(err, "not an address"), "%s", err);
+	cr_assert_lt(set(&c, "postmaster", "@ops.example"), 0);
+	cr_assert_lt(set(&c, "postmaster", "a b@ops.example"), 0);
+}
