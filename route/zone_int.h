@@ -170,6 +170,9 @@ struct zone_table {
 	size_t nrules;		 /* rule lines, catch-alls included */
 	size_t hs_bytes;	 /* bytes of the hash slots (ck_hs: estimated) */
 	bool any_wildcard;	 /* some zone has subdomains=wildcard: walk parents */
+	uint8_t wild_min_dots;	 /* fewest dots in the name of a subdomains=wildcard zone
+				    (UINT8_MAX when none): shorter suffixes are not probed */
+	uint8_t wild_max_dots;	 /* most dots in such a name (0 when none) */
 };
 
 /* --- zone_table.c: arena, hash sets --- */

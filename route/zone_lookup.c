@@ -9,8 +9,8 @@
  * quoted one), one XXH3 of "local@domain" and one probe of the rules set.
  * That decides an address written as the table stores it (the usual hit)
  * without reading its zone. Otherwise: one probe for the domain (plus one
- * per parent label in the small set of wildcard zones when the exact name
- * missed), one for the zone's own key when the address spelled it otherwise,
+ * per parent whose dot count some wildcard zone has, in their small set,
+ * when the exact name missed), one for the zone's own key when the address spelled it otherwise,
  * one per separator in the local part, tried from the right (sub-address; at
  * most 63, usually 0-1; catch-all is a pointer). Then the decision: only
  * the fields used are written, and destinations are pointers into the table
@@ -283,16 +283,26 @@ zone_labels_ok(const char *d, size_t n)
 
 /* The nearest parent zone of a lowercased domain that is a wildcard, or NULL (the
  * domain itself has no zone of its own). NULL too when the labels in front of the
- * parent are not valid (empty, over 63 octets, hyphen first or last, bad UTF-8). */
+ * parent are not valid (empty, over 63 octets, hyphen first or last, bad UTF-8). Only
+ * the suffixes with as many dots as some wildcard zone name are probed: an unserved
+ * "x.invalid" costs a count, not a probe per label. */
 static const struct zone_zone *
 zone_find_parent(const struct zone_table *t, const char *d, size_t n)
 {
+	size_t dots = 0; /* dots in d[i + 1..n), the suffix probed */
+
 	if (!t->any_wildcard)
 		return NULL;
+	for (size_t i = 0; i < n; i++)
+		dots += d[i] == '.';
 	for (size_t i = 0; i < n; i++) {
 		const struct zone_dom *e;
 
 		if (d[i] != '.')
+			continue;
+		if (--dots < t->wild_min_dots)
+			break;
+		if (dots > t->wild_max_dots)
 			continue;
 		e = zone__get(t, &t->wild, d + i + 1, n - i - 1);
 		if (e != NULL)

@@ -305,8 +305,17 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 		if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &a->key))
 			return zone_nomem(ld);
 	}
-	if (z->flags & ZONE_F_WILDCARD)
+	if (z->flags & ZONE_F_WILDCARD) {
+		/* the parent walk probes only suffixes with this many dots (a U-label
+		 * alias has the same labels, so the same count) */
+		uint8_t dots = 0;
+
+		for (size_t i = 0; i < nlen; i++)
+			dots += zone__name(z)[i] == '.';
 		t->any_wildcard = true;
+		t->wild_min_dots = dots < t->wild_min_dots ? dots : t->wild_min_dots;
+		t->wild_max_dots = dots > t->wild_max_dots ? dots : t->wild_max_dots;
+	}
 	t->nzones++;
 	return 0;
 }

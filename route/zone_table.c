@@ -252,6 +252,7 @@ zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
 	t->alloc.malloc = zone_hs_malloc;
 	t->alloc.realloc = zone_hs_realloc;
 	t->alloc.free = zone_hs_free;
+	t->wild_min_dots = UINT8_MAX;
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = (unsigned long)(uintptr_t)t ^ 0x5bd1e9955bd1e995ull;
 	/* an IDN zone takes two domain entries: the A-label and the U-label */

@@ -541,6 +541,46 @@ Test(zone_lookup, bug_wildcard_parent_accepts_invalid_subdomains)
 	zone_table_free(t);
 }
 
+/* The parent walk probes only the suffixes whose dot count some wildcard zone name has:
+ * parents of every depth are still found, the nearest first, and a name of another
+ * depth is never taken for one. */
+Test(zone_lookup, wildcard_parents_of_every_depth_are_found)
+{
+	struct zone_table *t = load_text("zone test subdomains=wildcard\n"
+					 "*@test forward top@dest.test\n"
+					 "zone deep.w2.example subdomains=wildcard\n"
+					 "*@deep.w2.example forward deep@dest.test\n"
+					 "zone a.b.c.d.example subdomains=wildcard\n"
+					 "*@a.b.c.d.example forward four@dest.test\n"
+					 "zone w2.example\n"
+					 "*@w2.example forward w2@dest.test\n"
+					 "verified-domain dest.test\n");
+#define W_TOP  FWD("test", "*@test", "[[\"top@dest.test\"]]")
+#define W_DEEP FWD("deep.w2.example", "*@deep.w2.example", "[[\"deep@dest.test\"]]")
+#define W_FOUR FWD("a.b.c.d.example", "*@a.b.c.d.example", "[[\"four@dest.test\"]]")
+	static const struct lookup_case_n c[] = {
+	    ROW("x@q.test", W_TOP),
+	    ROW("x@p.q.r.s.t.test", W_TOP),
+	    ROW("x@deep.w2.example", W_DEEP),
+	    ROW("x@m.deep.w2.example", W_DEEP),
+	    ROW("x@m.n.deep.w2.example", W_DEEP),
+	    ROW("x@z.a.b.c.d.example", W_FOUR),
+	    ROW("x@y.z.a.b.c.d.example", W_FOUR),
+	    /* w2.example is not a wildcard zone: its subdomains are not ours */
+	    ROW("x@m.w2.example", RELAY("null")),
+	    ROW("x@w2.example", FWD("w2.example", "*@w2.example", "[[\"w2@dest.test\"]]")),
+	    ROW("x@b.c.d.example", RELAY("null")),
+	    ROW("x@example", RELAY("null")),
+	    ROW("x@test.example", RELAY("null")),
+	};
+#undef W_TOP
+#undef W_DEEP
+#undef W_FOUR
+
+	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
 /* The rules set is keyed by the whole address ("local@zone"), probed first with the
  * address as written (local part folded): that probe must decide only what the zone's
  * own rules would, and hand every other spelling to the zone path. */
