@@ -4,9 +4,11 @@
  * allocation, no libidn2 (domains are matched as the bytes the table holds:
  * the lowercase A-label or the canonical U-label alias).
  *
- * Cost: one pass over the address (split, fold, check: a table-driven scan
- * for the usual unquoted ASCII local part, the loader's own parser for a
- * quoted one), one XXH3 of "local@domain" and one probe of the rules set.
+ * Cost: one pass over the address (split, fold, check: 16 bytes at a time
+ * with SSE2 for the usual local part of letters, digits, "+-_." and for the
+ * domain, a table-driven byte scan for other unquoted ones, the loader's own
+ * parser for a quoted one), one XXH3 of "local@domain" and one probe of the
+ * rules set.
  * That decides an address written as the table stores it (the usual hit)
  * without reading its zone. Otherwise: one probe for the domain (plus one
  * per parent whose dot count some wildcard zone has, in their small set,
@@ -34,6 +36,9 @@
 #include "route/zone.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "route/zone_int.h"
 
@@ -53,6 +58,7 @@
 #define ZONE_S8(c)                                                                                 \
 	ZONE_S(c), ZONE_S(c + 1), ZONE_S(c + 2), ZONE_S(c + 3), ZONE_S(c + 4), ZONE_S(c + 5),      \
 	    ZONE_S(c + 6), ZONE_S(c + 7)
+#ifndef __SSE2__ /* zone_dom_copy() folds 16 bytes at a time otherwise */
 static const unsigned char zone_dom_fold[256] = {
     ['-'] = '-',   ['.'] = '.',	  ['0'] = '0',	 ['1'] = '1',	['2'] = '2',   ['3'] = '3',
     ['4'] = '4',   ['5'] = '5',	  ['6'] = '6',	 ['7'] = '7',	['8'] = '8',   ['9'] = '9',
@@ -69,6 +75,7 @@ static const unsigned char zone_dom_fold[256] = {
     ZONE_S8(0xc0), ZONE_S8(0xc8), ZONE_S8(0xd0), ZONE_S8(0xd8), ZONE_S8(0xe0), ZONE_S8(0xe8),
     ZONE_S8(0xf0), ZONE_S8(0xf8),
 };
+#endif
 
 /* A byte of the address echoed in a 5.1.1 reply: printable ASCII but '<' and '>', else
  * '?' (the reply stays one printable line whatever the client sent). */
@@ -281,6 +288,8 @@ zone_labels_ok(const char *d, size_t n)
 	return true;
 }
 
+static size_t zone_count_dots(const char *d, size_t n);
+
 /* The nearest parent zone of a lowercased domain that is a wildcard, or NULL (the
  * domain itself has no zone of its own). NULL too when the labels in front of the
  * parent are not valid (empty, over 63 octets, hyphen first or last, bad UTF-8). Only
@@ -289,12 +298,11 @@ zone_labels_ok(const char *d, size_t n)
 static const struct zone_zone *
 zone_find_parent(const struct zone_table *t, const char *d, size_t n)
 {
-	size_t dots = 0; /* dots in d[i + 1..n), the suffix probed */
+	size_t dots; /* dots in d[i + 1..n), the suffix probed */
 
 	if (!t->any_wildcard)
 		return NULL;
-	for (size_t i = 0; i < n; i++)
-		dots += d[i] == '.';
+	dots = zone_count_dots(d, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct zone_dom *e;
 
@@ -371,7 +379,8 @@ struct zone_job {
 	bool suspicious;	       /* '%', '!' or '@' in the local part */
 	bool upper;		       /* ASCII capitals in the local part: key differs from it */
 	char lbuf[ZONE_MAX_LOCAL + 1]; /* a quoted local part, dequoted */
-	char key[ZONE_KEY_MAX + 1];    /* local part ASCII-folded, '@', domain folded */
+	char key[ZONE_KEY_MAX + 16];   /* local part ASCII-folded, '@', domain folded (15
+					  bytes of slack: the 16-byte stores of the split) */
 };
 
 /* Local-part byte classes of the fast path (unquoted ASCII): 0 = not allowed. */
@@ -419,7 +428,7 @@ static const unsigned char zone_local_class[256] = {
  * no '@' (550 5.1.3 both: a byte outside atext stops the scan, and so does the 65th).
  */
 static size_t
-zone_local_fast(struct zone_job *j, const char *s, size_t len)
+zone_local_scan(struct zone_job *j, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = len < ZONE_MAX_LOCAL + 1 ? len : ZONE_MAX_LOCAL + 1, at;
@@ -445,6 +454,154 @@ zone_local_fast(struct zone_job *j, const char *s, size_t len)
 	j->suspicious = (all & ZONE_LC_SUSP) != 0;
 	return at;
 }
+
+#ifdef __SSE2__
+/* Lanes of c in [lo, hi] (ASCII bounds: bytes >= 0x80 are negative, never in). */
+static inline __m128i
+zone_v_in(__m128i c, char lo, char hi)
+{
+	return _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8((char)(lo - 1))),
+			     _mm_cmplt_epi8(c, _mm_set1_epi8((char)(hi + 1))));
+}
+
+/* 16 bytes at p, or the n < 16 left padded with pad (never read past p + n). */
+static inline __m128i
+zone_v_load(const char *p, size_t n, char pad)
+{
+	char buf[16];
+
+	if (n >= 16)
+		return _mm_loadu_si128((const __m128i *)(const void *)p);
+	memset(buf, pad, sizeof(buf));
+	memcpy(buf, p, n);
+	return _mm_loadu_si128((const __m128i *)(const void *)buf);
+}
+
+/* Bit i set for the i < n first lanes of a 16-bit movemask. */
+static inline unsigned
+zone_v_below(unsigned n)
+{
+	return (1u << n) - 1u;
+}
+
+/*
+ * zone_local_scan() 16 bytes at a time for the usual local part, made of letters,
+ * digits, '+', '-', '_' and '.' only: the same '@' offset, key bytes and flags. Anything
+ * else before the '@' (relay characters, other atext, UTF-8, no '@') goes to the byte
+ * scan, which decides it.
+ */
+static size_t
+zone_local_fast(struct zone_job *j, const char *s, size_t len)
+{
+	unsigned up = 0, dot = 0;
+	size_t off, at;
+
+	for (off = 0; off <= ZONE_MAX_LOCAL && off < len; off += 16) {
+		__m128i c = zone_v_load(s + off, len - off, '\0');
+		__m128i u = zone_v_in(c, 'A', 'Z');
+		__m128i d = _mm_cmpeq_epi8(c, _mm_set1_epi8('.'));
+		__m128i ok = _mm_or_si128(_mm_or_si128(u, zone_v_in(c, 'a', 'z')),
+					  _mm_or_si128(zone_v_in(c, '0', '9'), d));
+		unsigned stop, keep;
+
+		ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('+')),
+						   _mm_cmpeq_epi8(c, _mm_set1_epi8('-'))));
+		ok = _mm_or_si128(ok, _mm_cmpeq_epi8(c, _mm_set1_epi8('_')));
+		/* folded into the key: A-Z + 32 (the bytes past the '@' are overwritten) */
+		_mm_storeu_si128((__m128i *)(void *)(j->key + off),
+				 _mm_add_epi8(c, _mm_and_si128(u, _mm_set1_epi8(0x20))));
+		stop = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+		keep = stop != 0 ? zone_v_below((unsigned)__builtin_ctz(stop)) : 0xffffu;
+		up |= (unsigned)_mm_movemask_epi8(u) & keep;
+		dot |= (unsigned)_mm_movemask_epi8(d) & keep;
+		if (stop == 0)
+			continue;
+		at = off + (unsigned)__builtin_ctz(stop);
+		if (at >= len || s[at] != '@')
+			break;
+		if (at > ZONE_MAX_LOCAL)
+			return 0; /* the byte scan stops at the 65th byte too */
+		if (dot && (s[0] == '.' || s[at - 1] == '.' || memmem(s, at, "..", 2)))
+			return 0;
+		j->local = s;
+		j->ll = at;
+		j->upper = up != 0;
+		j->suspicious = false;
+		return at;
+	}
+	return zone_local_scan(j, s, len);
+}
+
+/*
+ * The domain d[0..n) into dom as the table holds it (zone_dom_fold(), 16 bytes at a
+ * time; dom has 15 bytes of slack). False when a byte is never ours.
+ */
+static bool
+zone_dom_copy(const unsigned char *d, size_t n, char *dom)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		__m128i c = zone_v_load((const char *)d + i, n - i, 'a');
+		__m128i u = zone_v_in(c, 'A', 'Z');
+		__m128i ok =
+		    _mm_or_si128(_mm_or_si128(u, zone_v_in(c, 'a', 'z')), zone_v_in(c, '0', '9'));
+
+		ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('.')),
+						   _mm_cmpeq_epi8(c, _mm_set1_epi8('-'))));
+		/* bytes >= 0x80 (UTF-8) pass as they are: their sign bit */
+		if (((unsigned)_mm_movemask_epi8(ok) | (unsigned)_mm_movemask_epi8(c)) != 0xffffu)
+			return false;
+		_mm_storeu_si128((__m128i *)(void *)(dom + i),
+				 _mm_add_epi8(c, _mm_and_si128(u, _mm_set1_epi8(0x20))));
+	}
+	return true;
+}
+
+/* Dots in d[0..n). */
+static size_t
+zone_count_dots(const char *d, size_t n)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < n; i += 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(zone_v_load(d + i, n - i, 'a'), _mm_set1_epi8('.')));
+
+		for (; m != 0; m &= m - 1)
+			dots++;
+	}
+	return dots;
+}
+#else
+static size_t
+zone_count_dots(const char *d, size_t n)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < n; i++)
+		dots += d[i] == '.';
+	return dots;
+}
+
+static size_t
+zone_local_fast(struct zone_job *j, const char *s, size_t len)
+{
+	return zone_local_scan(j, s, len);
+}
+
+static bool
+zone_dom_copy(const unsigned char *d, size_t n, char *dom)
+{
+	unsigned char bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = zone_dom_fold[d[i]];
+
+		bad |= c == 0;
+		dom[i] = (char)c;
+	}
+	return bad == 0;
+}
+#endif
 
 /* Stage 1: split and check the address into the key, hash it. */
 static void
@@ -510,19 +667,8 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 		return; /* too long to be ours; a trailing dot is never folded away */
 	j->key[j->ll] = '@';
 	dom = j->key + j->ll + 1;
-	{
-		const unsigned char *d = (const unsigned char *)addr + at + 1;
-		unsigned char bad = 0;
-
-		for (i = 0; i < dlen; i++) {
-			unsigned char c = zone_dom_fold[d[i]];
-
-			bad |= c == 0;
-			dom[i] = (char)c;
-		}
-		if (bad) /* '[' address literal, '@', ':', blanks... */
-			return;
-	}
+	if (!zone_dom_copy((const unsigned char *)addr + at + 1, dlen, dom))
+		return; /* '[' address literal, '@', ':', blanks... */
 	j->dlen = dlen;
 	j->h = zone__hash(t, j->key, j->ll + 1 + dlen);
 	zone__set_prefetch(&t->rules, j->h);
@@ -578,6 +724,17 @@ zone_stage_domain(const struct zone_table *t, struct zone_job *j)
 	zone_prefetch(j->cand, 2);
 }
 
+/* Is c one of the zone's sub-address separators? (at most ZONE_MAX_SUBADDR: a loop
+ * beats a call to memchr) */
+static inline bool
+zone_is_sep(const struct zone_zone *z, char c)
+{
+	for (unsigned k = 0; k < z->nsep; k++)
+		if (z->sep[k] == c)
+			return true;
+	return false;
+}
+
 /* Stage 5: the zone, then the exact rule (when stage 3 could not tell), sub-address,
  * catch-all, and the decision. */
 static void
@@ -621,7 +778,7 @@ zone_stage_zone(const struct zone_table *t, struct zone_job *j)
 		 * the right; the first base with an exact rule wins ("+x" alone has no
 		 * base, so i stops at 1). The base's key is "base@NAME". */
 		for (i = ll; z->nsep > 0 && i-- > 1;) {
-			if (memchr(z->sep, j->local[i], z->nsep) == NULL)
+			if (!zone_is_sep(z, j->local[i]))
 				continue;
 			key[i] = '@';
 			memcpy(key + i + 1, name, nlen);

@@ -4,7 +4,8 @@
  * zone > wildcard parent), case and IDN rules, quoted and UTF-8 local parts,
  * tag keep/append, verified destinations (ports ignored, unverified left
  * out) and the open-relay attempts of issue 4. Each row is an address and
- * the exact --lookup JSON it must give.
+ * the exact --lookup JSON it must give. At the end, every kind of byte at every
+ * offset of the local part and the domain (the 16-byte scans of the split).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -715,4 +716,145 @@ Test(zone_lookup, limits_tag_appended_to_16_groups_of_8_fallbacks)
 		}
 	}
 	zone_table_free(t);
+}
+
+/*
+ * The split of an address checks the local part and the domain 16 bytes at a time
+ * where it can, and byte by byte otherwise. These tests put one byte of every kind at
+ * every offset of local parts and domains of every length up to past the limits, so
+ * each lands at every place in a 16-byte block (first, last, in the padded tail), and
+ * check the decision against the zone file's rules, written out here: both scans must
+ * give the same. The addresses ('b...@example.com', 'x@c...c.example.com') meet no
+ * exact rule: the catch-all of example.com (a wildcard zone) forwards what is ours.
+ */
+#define R_OK	 "" /* forward: no reply */
+#define R_RELAY	 "550 5.7.1 Relaying denied"
+#define R_SYNTAX "550 5.1.3 Bad recipient address syntax"
+
+/* One odd byte sequence and what it does inside an unquoted local part. */
+struct local_byte {
+	const char *s;	   /* inserted bytes */
+	const char *reply; /* the reply when the local part is otherwise fine */
+	bool no_edge;	   /* refused first or last in the local part ('.') */
+};
+
+/* Exact copy into an exactly sized heap buffer: a scan that reads past the end of the
+ * address shows up under ASan / valgrind. */
+static void
+lookup_exact(const char *addr, size_t len)
+{
+	char *p = malloc(len > 0 ? len : 1);
+
+	cr_assert_not_null(p);
+	memcpy(p, addr, len);
+	zone_lookup(table, p, len, dec);
+	free(p);
+}
+
+Test(zone_lookup, local_part_bytes_are_judged_alike_at_every_offset)
+{
+	static const struct local_byte kinds[] = {
+	    {"a", R_OK, false},	       {"Z", R_OK, false},	  {"7", R_OK, false},
+	    {"+", R_OK, false},	       {"-", R_OK, false},	  {"_", R_OK, false},
+	    {"=", R_OK, false},	       {"~", R_OK, false},	  {".", R_OK, true},
+	    {"\xc3\xa9", R_OK, false}, {"!", R_RELAY, false},	  {"%", R_RELAY, false},
+	    {" ", R_SYNTAX, false},    {"\"", R_SYNTAX, false},	  {"(", R_SYNTAX, false},
+	    {"\x7f", R_SYNTAX, false}, {"\x01", R_SYNTAX, false}, {"\xff", R_SYNTAX, false},
+	    {"\xc3", R_SYNTAX, false}, {"[", R_SYNTAX, false},
+	};
+	char addr[256];
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		size_t blen = strlen(kinds[k].s);
+
+		for (size_t ll = blen; ll <= 70; ll++) {
+			for (size_t p = 0; p + blen <= ll; p++) {
+				const char *want = kinds[k].reply;
+				size_t n;
+
+				memset(addr, 'b', ll);
+				memcpy(addr + p, kinds[k].s, blen);
+				n = ll +
+				    (size_t)snprintf(addr + ll, sizeof(addr) - ll, "@example.com");
+				if (ll > 64 || (kinds[k].no_edge && (p == 0 || p + blen == ll)))
+					want = R_SYNTAX;
+				lookup_exact(addr, n);
+				cr_expect_str_eq(dec->reply, want, "%s at %zu of %zu: <%.*s>",
+						 kinds[k].s, p, ll, (int)n, addr);
+			}
+		}
+	}
+}
+
+Test(zone_lookup, doubled_dots_and_the_missing_at_are_found_at_every_offset)
+{
+	char addr[256];
+
+	for (size_t ll = 2; ll <= 64; ll++) {
+		for (size_t p = 1; p + 3 <= ll; p++) {
+			memset(addr, 'b', ll);
+			memcpy(addr + p, "..", 2);
+			memcpy(addr + ll, "@example.com", 12);
+			lookup_exact(addr, ll + 12);
+			cr_expect_str_eq(dec->reply, R_SYNTAX, "'..' at %zu of %zu", p, ll);
+		}
+		/* no '@' at all: not an address */
+		memset(addr, 'b', ll);
+		lookup_exact(addr, ll);
+		cr_expect_str_eq(dec->reply, R_SYNTAX, "no '@', %zu bytes", ll);
+		/* upper case folds: the catch-all takes it */
+		memset(addr, 'B', ll);
+		memcpy(addr + ll, "@EXAMPLE.COM", 12);
+		lookup_exact(addr, ll + 12);
+		cr_expect_str_eq(dec->reply, R_OK, "upper case, %zu bytes", ll);
+	}
+}
+
+/* One odd byte sequence inside a subdomain label of the wildcard zone. */
+struct dom_byte {
+	const char *s;	   /* inserted bytes */
+	const char *reply; /* the decision */
+};
+
+Test(zone_lookup, domain_bytes_are_judged_alike_at_every_offset)
+{
+	static const struct dom_byte kinds[] = {
+	    {"a", R_OK},       {"Q", R_OK},	  {"5", R_OK},	     {"\xc3\xa9", R_OK},
+	    {"_", R_RELAY},    {" ", R_RELAY},	  {"[", R_RELAY},    {"@", R_RELAY},
+	    {":", R_RELAY},    {"\x01", R_RELAY}, {"\x7f", R_RELAY}, {"\xff", R_RELAY},
+	    {"\xc3", R_RELAY},
+	};
+	char addr[512];
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		size_t blen = strlen(kinds[k].s);
+
+		/* "x@" + a subdomain of sl bytes (labels of 9 'c', dot-separated) +
+		 * ".example.com" */
+		for (size_t sl = 1; sl <= 80; sl++) {
+			for (size_t p = 0; p + blen <= sl; p++) {
+				size_t n = 0, i;
+				bool on_dot = false;
+
+				addr[n++] = 'x';
+				addr[n++] = '@';
+				for (i = 0; i < sl; i++)
+					addr[n + i] = i % 10 == 9 ? '.' : 'c';
+				if (sl % 10 == 0)
+					addr[n + sl - 1] = 'c'; /* no empty label before .example */
+				for (i = p; i < p + blen; i++)
+					on_dot |= addr[n + i] == '.';
+				if (on_dot)
+					continue;
+				memcpy(addr + n + p, kinds[k].s, blen);
+				n += sl;
+				memcpy(addr + n, ".Example.COM", 12);
+				n += 12;
+				lookup_exact(addr, n);
+				cr_expect_str_eq(dec->reply, kinds[k].reply,
+						 "%s at %zu of %zu: <%.*s>", kinds[k].s, p, sl,
+						 (int)n, addr);
+			}
+		}
+	}
 }
