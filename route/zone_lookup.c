@@ -48,7 +48,7 @@
 #define ZONE_R_NODEST  ">: Recipient address rejected: no verified destination"
 #define ZONE_R_DROP    "250 2.1.5 Ok"
 #define ZONE_ECHO_MAX  256 /* octets of the address echoed in a 5.1.1 reply */
-#define ZONE_BATCH     16  /* lookups in flight in zone_lookup_batch() */
+#define ZONE_RING      32  /* lookups in flight in zone_lookup_batch() */
 
 /* An RCPT domain byte as the table holds it: LDH and '.' (ASCII letters
  * lowercased), UTF-8 bytes (>= 0x80) as they are (only the canonical U-label
@@ -335,52 +335,86 @@ zone_prefetch(const void *p, unsigned lines)
 }
 
 enum zone_verdict {
-	ZONE_V_GO,     /* not decided yet: the next stage goes on */
+	ZONE_V_GO,     /* not decided yet: the job's next step goes on */
 	ZONE_V_DONE,   /* out is complete */
 	ZONE_V_RELAY,  /* not ours: 550 5.7.1 */
 	ZONE_V_SYNTAX, /* not an address: 550 5.1.3 */
 };
 
 /*
- * One lookup in flight. A lookup runs in five stages, and zone_lookup_batch() runs
- * each stage over the whole batch before the next, so the cache misses of different
- * addresses overlap instead of queueing (each stage prefetches what the next reads):
- *   1 split    parse and check the address into the rule key "local@domain" (local
- *              part folded, domain folded), hash it, prefetch its rule slot;
- *   2 probe    find the rule's candidate entry by hash tag alone (no dereference),
- *              prefetch the record;
- *   3 exact    check it: an exact hit (the address as the table stores it) is decided
- *              here, without reading the zone. Otherwise hash the domain, prefetch
- *              its slot;
- *   4 domain   find the domain's candidate entry by tag, prefetch it;
- *   5 zone     check it (or walk to a wildcard parent): the zone; then the exact rule
- *              under the zone's own key when the address was not written as stored
- *              (U-label, wildcard subdomain, a sensitive zone), sub-address,
- *              catch-all, and the decision.
+ * What a lookup in flight does when it is next advanced. Each step reads only what
+ * the step before prefetched (a hash slot or a record) and ends by prefetching what
+ * the next one reads, so in zone_lookup_batch() the other lookups of the ring run
+ * while a line comes in:
+ *   RULE    the rule slot of "local@domain" (local part and domain folded): its
+ *           candidate entry by hash tag alone (no dereference), record prefetched;
+ *   EXACT   check it: an exact hit (the address as the table stores it) is decided
+ *           here, without reading the zone. Otherwise hash the domain, prefetch its
+ *           slot;
+ *   DOMAIN  the domain's candidate entry by tag, prefetched;
+ *   ZONE    check it (or walk to a wildcard parent): the zone. Then the rules left to
+ *           try, each one a PROBE and a CHECK: the exact rule under the zone's own key
+ *           when the address was not written as stored (U-label, wildcard subdomain,
+ *           a sensitive zone), then the sub-address bases from the right;
+ *   PROBE   a rule key's candidate by tag, record prefetched;
+ *   CHECK   check it: a hit is decided, a miss moves to the next base, and after the
+ *           last one to the catch-all (its record prefetched);
+ *   CATCHALL the catch-all's decision;
+ *   APPLY   a reject or defer rule's decision: its reply text, prefetched when the
+ *           rule was found (zone_decide()).
  * A candidate found by tag alone is checked against the key before use: a tag
  * collision (another key with the same 16 hash bits) falls back to the full lookup.
- * zone_lookup() is a batch of one: the same code decides every address.
- * Rejected: a software pipeline (address k in stage 1 while k-3 is in stage 2...):
- * with the 16 addresses of a call, filling and draining it left the prefetches less
- * time than whole stages do (measured: slower on the uniform batch, 3.2 against 4.3 M/s).
+ */
+enum zone_step {
+	ZONE_S_RULE,
+	ZONE_S_EXACT,
+	ZONE_S_DOMAIN,
+	ZONE_S_ZONE,
+	ZONE_S_PROBE,
+	ZONE_S_CHECK,
+	ZONE_S_CATCHALL,
+	ZONE_S_APPLY,
+};
+
+/*
+ * One lookup in flight. zone_lookup() runs one job step after step; zone_lookup_batch()
+ * keeps a ring of them and advances each in turn, so the cache misses of different
+ * addresses overlap instead of queueing, and a finished job's place takes the next
+ * address at once (no batch waits for its slowest lookup, and a miss that needs five
+ * steps holds one place, not the whole batch). This replaced five whole-batch stages
+ * (every address through stage 1, then all through stage 2...), which left the deep
+ * misses (sub-address, catch-all) waiting one after another at the end of a batch.
+ * Depth: rings of 8, 16, 32 and 64 measured the same on batches of 64 and 256 (1M
+ * zones / 5M rules, ~5-6 M/s per CPU-second uniform): past 8 in flight, what is left
+ * is the work of the lookups and the misses prefetching does not hide; 32 leaves room
+ * for slower memory.
  */
 struct zone_job {
 	const char *addr;	       /* the address as given, len bytes */
 	size_t len;		       /* bytes of addr */
 	struct zone_decision *out;     /* the caller's decision */
 	enum zone_verdict v;	       /* ZONE_V_GO until decided */
+	enum zone_step step;	       /* the next step while v == ZONE_V_GO */
 	const char *local;	       /* the local part, dequoted, case as given: in addr, or
 					  lbuf when it was quoted */
 	size_t ll;		       /* bytes of local, and of the local part in key */
 	size_t dlen;		       /* bytes of the domain in key */
-	unsigned long h;	       /* zone__hash() of the current probe's key: key, then
-					  the domain in it */
+	unsigned long h;	       /* zone__hash() of the current probe's key */
 	const void *cand;	       /* the candidate entry of the current probe, or NULL */
+	const struct zone_zone *z;     /* the zone, from step ZONE on */
+	size_t klen;		       /* bytes of key probed by PROBE/CHECK */
+	size_t base;		       /* PROBE/CHECK of a sub-address: bytes of the base (the
+					  tag is local[base..ll)); ll for the zone's own key */
+	bool eager;		       /* a lone lookup: the domain's slot is prefetched with the
+					  rule's, so a miss waits for both at once (a batch keeps
+					  the hash for the lookups that need it) */
+	unsigned long hd;	       /* eager: zone__hash() of the domain */
 	bool suspicious;	       /* '%', '!' or '@' in the local part */
 	bool upper;		       /* ASCII capitals in the local part: key differs from it */
 	char lbuf[ZONE_MAX_LOCAL + 1]; /* a quoted local part, dequoted */
-	char key[ZONE_KEY_MAX + 16];   /* local part ASCII-folded, '@', domain folded (15
-					  bytes of slack: the 16-byte stores of the split) */
+	char key[ZONE_KEY_MAX + 16];   /* local part ASCII-folded, '@', domain folded; from
+					  step ZONE on, "local@NAME" as the zone compares it
+					  (15 bytes of slack: the 16-byte stores of the split) */
 };
 
 /* Local-part byte classes of the fast path (unquoted ASCII): 0 = not allowed. */
@@ -603,7 +637,8 @@ zone_dom_copy(const unsigned char *d, size_t n, char *dom)
 }
 #endif
 
-/* Stage 1: split and check the address into the key, hash it. */
+/* The first step of every lookup: split and check the address into the key, hash it,
+ * prefetch its rule slot (the RULE step reads it). */
 static void
 zone_stage_split(const struct zone_table *t, struct zone_job *j)
 {
@@ -672,56 +707,108 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	j->dlen = dlen;
 	j->h = zone__hash(t, j->key, j->ll + 1 + dlen);
 	zone__set_prefetch(&t->rules, j->h);
+	if (j->eager) {
+		j->hd = zone__hash(t, dom, dlen);
+		zone__set_prefetch(&t->domains, j->hd);
+	}
+	j->step = ZONE_S_RULE;
 	j->v = ZONE_V_GO;
 }
 
-/* Stage 2: the rule's candidate entry for the key as folded, prefetched: the record,
- * its destination records and its key (zone_line_rule() packs them in that order; one
- * destination makes ~90 bytes). */
+/* Decide with rule r (tag: a sub-address tag to append, taglen bytes, or NULL). The
+ * reply text of a reject or defer rule lies in front of its record (the loader stores
+ * it first), outside the lines prefetched: it is prefetched now and read one step
+ * later (APPLY; only forwards use the tag). */
 static void
-zone_stage_probe(const struct zone_table *t, struct zone_job *j)
+zone_decide(struct zone_job *j, const struct zone_rule *r, const char *tag, size_t taglen)
 {
-	if (j->v != ZONE_V_GO)
+	if (r->action == ZONE_REJECT || r->action == ZONE_DEFER) {
+		zone_prefetch(r->reply, 2);
+		j->cand = r;
+		j->step = ZONE_S_APPLY;
 		return;
-	j->cand = zone__set_get_tag(&t->rules, j->h);
-	zone_prefetch(j->cand, 3);
+	}
+	zone_apply(r, tag, taglen, j->addr, j->len, j->out);
+	j->v = ZONE_V_DONE;
 }
 
-/* Stage 3: an exact hit is decided; anything else goes on to the domain: its hash, and
- * its slot prefetched. */
+/* Start probing key[0..klen) in the rules (PROBE, CHECK): hash it, prefetch its slot. */
 static void
-zone_stage_exact(const struct zone_table *t, struct zone_job *j)
+zone_probe(const struct zone_table *t, struct zone_job *j, size_t klen)
+{
+	j->klen = klen;
+	j->h = zone__hash(t, j->key, klen);
+	zone__set_prefetch(&t->rules, j->h);
+	j->step = ZONE_S_PROBE;
+}
+
+/* Go on to the domain: its hash, its slot prefetched (DOMAIN). */
+static void
+zone_to_domain(const struct zone_table *t, struct zone_job *j)
+{
+	j->h = j->eager ? j->hd : zone__hash(t, j->key + j->ll + 1, j->dlen);
+	zone__set_prefetch(&t->domains, j->h);
+	j->step = ZONE_S_DOMAIN;
+}
+
+/* The candidate rule of the probe in flight (hash j->h) by tag, its record prefetched
+ * for step next; false when there is none (no rule has this key). */
+static bool
+zone_rule_cand(const struct zone_table *t, struct zone_job *j, enum zone_step next)
+{
+	j->cand = zone__set_get_tag(&t->rules, j->h);
+	if (j->cand == NULL)
+		return false;
+	zone_prefetch(j->cand, 3);
+	j->step = next;
+	return true;
+}
+
+/* The rule with key key[0..klen) (hash j->h): the candidate when its key is that one,
+ * else (a tag collision) the full lookup's answer, or NULL. */
+static const struct zone_rule *
+zone_rule_check(const struct zone_table *t, const struct zone_job *j, size_t klen)
 {
 	const struct zone_rule *r = j->cand;
 
-	if (j->v != ZONE_V_GO)
-		return;
-	if (r != NULL) {
-		size_t klen = j->ll + 1 + j->dlen;
-
-		if (!zone__key_eq(&r->key, j->key, klen)) /* tag collision */
-			r = zone__set_get(&t->rules, j->h, j->key, klen);
-		/* the key is the local part folded: a local-case=sensitive rule matches
-		 * only when that is also the local part as given */
-		if (r != NULL && !(j->upper && r->sensitive)) {
-			j->out->zone = zone__name(r->zone);
-			zone_apply(r, NULL, 0, j->addr, j->len, j->out);
-			j->v = ZONE_V_DONE;
-			return;
-		}
-	}
-	j->h = zone__hash(t, j->key + j->ll + 1, j->dlen);
-	zone__set_prefetch(&t->domains, j->h);
+	if (zone__key_eq(&r->key, j->key, klen))
+		return r;
+	return zone__set_get(&t->rules, j->h, j->key, klen);
 }
 
-/* Stage 4: the domain's candidate entry, prefetched (the zone record and its name). */
+/* RULE: the rule's candidate entry for the key as folded, prefetched: the record, its
+ * destination records and its key (zone_line_rule() packs them in that order; one
+ * destination makes ~90 bytes). No candidate: no such rule, on to the domain. */
 static void
-zone_stage_domain(const struct zone_table *t, struct zone_job *j)
+zone_step_rule(const struct zone_table *t, struct zone_job *j)
 {
-	if (j->v != ZONE_V_GO)
+	if (!zone_rule_cand(t, j, ZONE_S_EXACT))
+		zone_to_domain(t, j);
+}
+
+/* EXACT: an exact hit is decided; anything else goes on to the domain. */
+static void
+zone_step_exact(const struct zone_table *t, struct zone_job *j)
+{
+	const struct zone_rule *r = zone_rule_check(t, j, j->ll + 1 + j->dlen);
+
+	/* the key is the local part folded: a local-case=sensitive rule matches only when
+	 * that is also the local part as given */
+	if (r != NULL && !(j->upper && r->sensitive)) {
+		j->out->zone = zone__name(r->zone);
+		zone_decide(j, r, NULL, 0);
 		return;
+	}
+	zone_to_domain(t, j);
+}
+
+/* DOMAIN: the domain's candidate entry, prefetched (the zone record and its name). */
+static void
+zone_step_domain(const struct zone_table *t, struct zone_job *j)
+{
 	j->cand = zone__set_get_tag(&t->domains, j->h);
 	zone_prefetch(j->cand, 2);
+	j->step = ZONE_S_ZONE;
 }
 
 /* Is c one of the zone's sub-address separators? (at most ZONE_MAX_SUBADDR: a loop
@@ -735,21 +822,56 @@ zone_is_sep(const struct zone_zone *z, char c)
 	return false;
 }
 
-/* Stage 5: the zone, then the exact rule (when stage 3 could not tell), sub-address,
- * catch-all, and the decision. */
+/*
+ * No rule yet for the zone j->z: the next sub-address base, from the longest to the
+ * shortest (split at each separator from the right; "+x" alone has no base, so base
+ * stops at 1), whose key is "base@NAME"; after the last one the catch-all; without one
+ * "user unknown". Relay syntax in the local part ('%', '!', '@') matches exact rules
+ * only: refused 5.7.1.
+ */
 static void
-zone_stage_zone(const struct zone_table *t, struct zone_job *j)
+zone_next_base(const struct zone_table *t, struct zone_job *j)
+{
+	const struct zone_zone *z = j->z;
+	const struct zone_rule *r;
+
+	if (j->suspicious) {
+		j->v = ZONE_V_RELAY;
+		return;
+	}
+	while (z->nsep > 0 && j->base > 1) {
+		size_t i = --j->base, nlen = z->dom.key.len;
+
+		if (!zone_is_sep(z, j->local[i]))
+			continue;
+		j->key[i] = '@';
+		memcpy(j->key + i + 1, zone__name(z), nlen);
+		zone_probe(t, j, i + 1 + nlen);
+		return;
+	}
+	r = z->catchall;
+	if (r == NULL) {
+		zone_reply_addr(j->out, j->addr, j->len, ZONE_R_UNKNOWN,
+				sizeof(ZONE_R_UNKNOWN) - 1);
+		j->v = ZONE_V_DONE;
+		return;
+	}
+	j->cand = r;
+	zone_prefetch(r, 3);
+	j->step = ZONE_S_CATCHALL;
+}
+
+/* ZONE: the zone; then the exact rule under the zone's own key when the RULE step
+ * could not tell, else the sub-address bases and the catch-all. */
+static void
+zone_step_zone(const struct zone_table *t, struct zone_job *j)
 {
 	const struct zone_dom *e = j->cand;
 	const struct zone_zone *z;
-	const struct zone_rule *r = NULL;
-	const char *tag = NULL, *name, *dom = j->key + j->ll + 1;
-	size_t taglen = 0, ll = j->ll, nlen, i;
+	const char *dom = j->key + j->ll + 1;
+	size_t ll = j->ll, nlen;
 	bool sensitive;
-	char *key = j->key;
 
-	if (j->v != ZONE_V_GO)
-		return;
 	if (e != NULL && !zone__key_eq(&e->key, dom, j->dlen))
 		e = zone__set_get(&t->domains, j->h, dom, j->dlen); /* tag collision */
 	z = e != NULL ? e->zone : zone_find_parent(t, dom, j->dlen);
@@ -757,62 +879,94 @@ zone_stage_zone(const struct zone_table *t, struct zone_job *j)
 		j->v = ZONE_V_RELAY;
 		return;
 	}
-	j->v = ZONE_V_DONE;
-	name = zone__name(z);
-	nlen = z->dom.key.len;
-	j->out->zone = name;
+	j->z = z;
+	j->out->zone = zone__name(z);
+	j->base = ll;
 	sensitive = (z->flags & ZONE_F_SENSITIVE) != 0;
-	/* Stage 3 probed "folded-local@domain-as-given". When that is not this zone's key
-	 * for the address (a U-label alias or a wildcard parent names the zone; a
-	 * sensitive zone and capitals), probe the key the loader wrote. The key buffer
-	 * becomes "local@NAME", the local part as compared. */
+	/* RULE probed "folded-local@domain-as-given". When that is not this zone's key for
+	 * the address (a U-label alias or a wildcard parent names the zone; a sensitive
+	 * zone and capitals), probe the key the loader wrote. The key buffer becomes
+	 * "local@NAME", the local part as compared. */
 	if (e != &z->dom || (sensitive && j->upper)) {
+		nlen = z->dom.key.len;
 		if (sensitive)
-			memcpy(key, j->local, ll);
-		key[ll] = '@';
-		memcpy(key + ll + 1, name, nlen);
-		r = zone__set_get(&t->rules, zone__hash(t, key, ll + 1 + nlen), key, ll + 1 + nlen);
-	}
-	if (r == NULL && !j->suspicious) {
-		/* bases from the longest to the shortest: split at each separator from
-		 * the right; the first base with an exact rule wins ("+x" alone has no
-		 * base, so i stops at 1). The base's key is "base@NAME". */
-		for (i = ll; z->nsep > 0 && i-- > 1;) {
-			if (!zone_is_sep(z, j->local[i]))
-				continue;
-			key[i] = '@';
-			memcpy(key + i + 1, name, nlen);
-			r = zone__set_get(&t->rules, zone__hash(t, key, i + 1 + nlen), key,
-					  i + 1 + nlen);
-			if (r != NULL)
-				break;
-		}
-		if (r != NULL && (z->flags & ZONE_F_TAG_APPEND)) {
-			switch (zone_tag_class(j->local + i, ll - i)) {
-			case ZONE_TAG_BAD:
-				j->v = ZONE_V_SYNTAX;
-				return;
-			case ZONE_TAG_APPEND:
-				tag = j->local + i;
-				taglen = ll - i;
-				break;
-			case ZONE_TAG_BASE:
-				break;
-			}
-		}
-		if (r == NULL)
-			r = z->catchall;
-	}
-	if (r == NULL) {
-		if (j->suspicious) {
-			j->v = ZONE_V_RELAY;
-			return;
-		}
-		zone_reply_addr(j->out, j->addr, j->len, ZONE_R_UNKNOWN,
-				sizeof(ZONE_R_UNKNOWN) - 1);
+			memcpy(j->key, j->local, ll);
+		j->key[ll] = '@';
+		memcpy(j->key + ll + 1, zone__name(z), nlen);
+		zone_probe(t, j, ll + 1 + nlen);
 		return;
 	}
-	zone_apply(r, tag, taglen, j->addr, j->len, j->out);
+	zone_next_base(t, j);
+}
+
+/* PROBE: the candidate of key[0..klen), prefetched; none: the next base. */
+static void
+zone_step_probe(const struct zone_table *t, struct zone_job *j)
+{
+	if (!zone_rule_cand(t, j, ZONE_S_CHECK))
+		zone_next_base(t, j);
+}
+
+/* CHECK: the rule of key[0..klen) decides (a base's tag is appended under tag=append
+ * when it may be), or the next base is tried. */
+static void
+zone_step_check(const struct zone_table *t, struct zone_job *j)
+{
+	const struct zone_rule *r = zone_rule_check(t, j, j->klen);
+	const char *tag = NULL;
+	size_t taglen = 0;
+
+	if (r == NULL) {
+		zone_next_base(t, j);
+		return;
+	}
+	if (j->base < j->ll && (j->z->flags & ZONE_F_TAG_APPEND)) {
+		switch (zone_tag_class(j->local + j->base, j->ll - j->base)) {
+		case ZONE_TAG_BAD:
+			j->v = ZONE_V_SYNTAX;
+			return;
+		case ZONE_TAG_APPEND:
+			tag = j->local + j->base;
+			taglen = j->ll - j->base;
+			break;
+		case ZONE_TAG_BASE:
+			break;
+		}
+	}
+	zone_decide(j, r, tag, taglen);
+}
+
+/* Advance a job (v == ZONE_V_GO) by one step. */
+static void
+zone_step(const struct zone_table *t, struct zone_job *j)
+{
+	switch (j->step) {
+	case ZONE_S_RULE:
+		zone_step_rule(t, j);
+		break;
+	case ZONE_S_EXACT:
+		zone_step_exact(t, j);
+		break;
+	case ZONE_S_DOMAIN:
+		zone_step_domain(t, j);
+		break;
+	case ZONE_S_ZONE:
+		zone_step_zone(t, j);
+		break;
+	case ZONE_S_PROBE:
+		zone_step_probe(t, j);
+		break;
+	case ZONE_S_CHECK:
+		zone_step_check(t, j);
+		break;
+	case ZONE_S_CATCHALL:
+		zone_decide(j, j->cand, NULL, 0);
+		break;
+	case ZONE_S_APPLY:
+		zone_apply(j->cand, NULL, 0, j->addr, j->len, j->out);
+		j->v = ZONE_V_DONE;
+		break;
+	}
 }
 
 /* The fixed replies of the verdicts that stopped early. */
@@ -835,47 +989,66 @@ zone_finish(struct zone_job *j)
 void
 zone_lookup(const struct zone_table *t, const char *addr, size_t len, struct zone_decision *out)
 {
-	struct zone_job j; /* not zeroed: its ~450 bytes would cost more than the lookup */
+	struct zone_job j; /* not zeroed: its ~480 bytes would cost more than the lookup */
 
 	j.addr = addr;
 	j.len = len;
 	j.out = out;
+	j.eager = true;
 	zone_stage_split(t, &j);
-	zone_stage_probe(t, &j);
-	zone_stage_exact(t, &j);
-	zone_stage_domain(t, &j);
-	zone_stage_zone(t, &j);
+	while (j.v == ZONE_V_GO)
+		zone_step(t, &j);
 	zone_finish(&j);
+}
+
+/*
+ * Start the next address of the batch (*next < n) in job j: split it, and when that
+ * decides it already, finish it and take the one after. False when none is left to
+ * start (j is then idle: v != ZONE_V_GO).
+ */
+static bool
+zone_admit(const struct zone_table *t, struct zone_job *j, const char *const addrs[],
+	   const size_t lens[], size_t n, struct zone_decision *const out[], size_t *next)
+{
+	while (*next < n) {
+		size_t i = (*next)++;
+
+		/* the address ZONE_RING starts later: its bytes are split then */
+		if (i + ZONE_RING < n)
+			__builtin_prefetch(addrs[i + ZONE_RING], 0, 3);
+		j->addr = addrs[i];
+		j->len = lens[i];
+		j->out = out[i];
+		j->eager = false;
+		zone_stage_split(t, j);
+		if (j->v == ZONE_V_GO)
+			return true;
+		zone_finish(j);
+	}
+	j->v = ZONE_V_DONE;
+	return false;
 }
 
 void
 zone_lookup_batch(const struct zone_table *t, const char *const addrs[], const size_t lens[],
 		  size_t n, struct zone_decision *const out[])
 {
-	struct zone_job jobs[ZONE_BATCH];
+	struct zone_job ring[ZONE_RING];
+	size_t w = n < ZONE_RING ? n : ZONE_RING, next = 0, live = 0, k;
 
-	while (n > 0) {
-		size_t m = n < ZONE_BATCH ? n : ZONE_BATCH, i;
+	for (k = 0; k < w; k++)
+		live += zone_admit(t, &ring[k], addrs, lens, n, out, &next);
+	while (live > 0) {
+		for (k = 0; k < w; k++) {
+			struct zone_job *j = &ring[k];
 
-		for (i = 0; i < m; i++) {
-			jobs[i].addr = addrs[i];
-			jobs[i].len = lens[i];
-			jobs[i].out = out[i];
-			zone_stage_split(t, &jobs[i]);
+			if (j->v != ZONE_V_GO)
+				continue;
+			zone_step(t, j);
+			if (j->v == ZONE_V_GO)
+				continue;
+			zone_finish(j);
+			live -= !zone_admit(t, j, addrs, lens, n, out, &next);
 		}
-		for (i = 0; i < m; i++)
-			zone_stage_probe(t, &jobs[i]);
-		for (i = 0; i < m; i++)
-			zone_stage_exact(t, &jobs[i]);
-		for (i = 0; i < m; i++)
-			zone_stage_domain(t, &jobs[i]);
-		for (i = 0; i < m; i++) {
-			zone_stage_zone(t, &jobs[i]);
-			zone_finish(&jobs[i]);
-		}
-		addrs += m;
-		lens += m;
-		out += m;
-		n -= m;
 	}
 }
