@@ -219,7 +219,9 @@ sluice_source()
 }
 field()
 {
-	sed -n "s|.*$1=\\([0-9.]*\\).*|\\1|p" <<<"$2"
+	# KEY must start the line or follow a blank or ':': "hot_lookups_per_s" must
+	# not also match "batch_hot_lookups_per_s"
+	sed -nE "s#(^|.*[ :])$1=([0-9.]*).*#\\2#p" <<<"$2"
 }
 
 # --- 1. 4 KiB x 50 sessions -----------------------------------------------------------
@@ -611,6 +613,9 @@ if [ -x "$BUILD/bench/bench_route" ]; then
 			blps=$(field batch_lookups_per_s "$out")
 			bzipf=$(field batch_zipf_lookups_per_s "$out")
 			bhot=$(field batch_hot_lookups_per_s "$out")
+			w_u=$(field batch64_uniform_per_s "$out")
+			w_z=$(field batch64_zipf_per_s "$out")
+			w_h=$(field batch64_hot_per_s "$out")
 			if [ $rc != 0 ] || [ -z "$lms" ] || [ -z "$lps" ]; then
 				continue
 			fi
@@ -622,6 +627,9 @@ if [ -x "$BUILD/bench/bench_route" ]; then
 			add r_blps "$blps"
 			add r_bzipf "$bzipf"
 			add r_bhot "$bhot"
+			add r_wu "$w_u"
+			add r_wz "$w_z"
+			add r_wh "$w_h"
 			ROUTE_OK=1
 			ROUTE_HITS=$(field hits "$(grep '^route: lookups_per_s=' <<<"$out")")
 			ROUTE_MISSES=$(field misses "$(grep '^route: lookups_per_s=' <<<"$out")")
@@ -768,6 +776,8 @@ md_d_mb=$(med d_mb)
 			"$(med r_hot) | |"
 		echo "| zone_lookup_batch (16 at a time), uniform / Zipf / hot (context only) |" \
 			"$(med r_blps) / $(med r_bzipf) / $(med r_bhot) | |"
+		echo "| zone_lookup_batch (64 at a time), uniform / Zipf / hot (context only) |" \
+			"$(med r_wu) / $(med r_wz) / $(med r_wh) | |"
 	fi
 } | tee "$MD"
 {
