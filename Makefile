@@ -22,6 +22,9 @@
 #   check          format-check + check-headers + check-layers + unit +
 #                  fuzz-replay
 #   deps           install missing Debian packages (tools/install-deps.sh)
+#   wolfssl        build Debian's wolfSSL with assembly into WOLFSSL_PREFIX
+#                  (/opt/sluice/wolfssl; tools/build-wolfssl.sh), linked
+#                  statically from then on; without it, Debian's libwolfssl
 #   clean          remove build/
 #   help           print this text
 
@@ -39,9 +42,23 @@ CSTD	:= -std=c11 -D_GNU_SOURCE
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wcast-qual -Wvla -Wformat=2 -Wimplicit-fallthrough -Werror
 CPPFLAGS += -I.
-PKGS	:= liburing libxxhash wolfssl libcares
-LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash -lwolfssl -lcares) \
-	   -ljemalloc -lck -lidn2 -lpthread
+PKGS	:= liburing libxxhash libcares
+# wolfSSL: the static assembly build of tools/build-wolfssl.sh (`make wolfssl`)
+# when WOLFSSL_PREFIX holds one, else Debian's libwolfssl-dev (built without
+# assembly: AES-GCM ~7x slower). Static, so no rpath or LD_LIBRARY_PATH.
+WOLFSSL_PREFIX ?= /opt/sluice/wolfssl
+WOLFSSL_PC := $(wildcard $(WOLFSSL_PREFIX)/lib/pkgconfig/wolfssl.pc)
+ifneq ($(WOLFSSL_PC),)
+  WOLFSSL_PKG := PKG_CONFIG_LIBDIR=$(dir $(WOLFSSL_PC)) pkg-config --static
+  CPPFLAGS += $(shell $(WOLFSSL_PKG) --cflags wolfssl)
+  WOLFSSL_LIBS := $(shell $(WOLFSSL_PKG) --libs wolfssl)
+  WOLFSSL_BUILD := $(shell cat $(WOLFSSL_PREFIX)/.sluice-build 2>/dev/null)
+else
+  WOLFSSL_LIBS := $(shell pkg-config --libs wolfssl 2>/dev/null || echo -lwolfssl)
+  WOLFSSL_BUILD := debian
+endif
+LDLIBS	+= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -luring -lxxhash -lcares) \
+	   $(WOLFSSL_LIBS) -ljemalloc -lck -lidn2 -lpthread
 
 ifeq ($(BUILD),debug)
   OPT := -O0 -g3 -DSLUICE_DEBUG
@@ -84,10 +101,11 @@ $(foreach m,$(MODULES),$(eval OBJ_$(m) := $(SRC_$(m):%.c=$(OBJ)/%.o)))
 LIBS	:= $(foreach m,$(MODULES),$(O)/lib$(m).a)
 LINK_LIBS := $(LIBS)
 
-# Rebuild everything when the compiler command line changes.
+# Rebuild everything when the compiler command line or the wolfSSL build changes.
 FLAGS_STAMP := $(O)/.flags
-$(shell mkdir -p $(O) && echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) \
-	|| echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+FLAGS_LINE := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) wolfssl: $(WOLFSSL_BUILD)
+$(shell mkdir -p $(O) && echo '$(FLAGS_LINE)' | cmp -s - $(FLAGS_STAMP) \
+	|| echo '$(FLAGS_LINE)' > $(FLAGS_STAMP))
 
 $(OBJ)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -139,6 +157,10 @@ $(O)/tests/unit: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(TOOLS_COMMON) $(LIBS)
 
 deps:
 	@tools/install-deps.sh
+
+# wolfSSL with assembly, into WOLFSSL_PREFIX; a no-op when already built.
+wolfssl: deps
+	@tools/build-wolfssl.sh $(WOLFSSL_PREFIX)
 
 unit: $(O)/tests/unit
 	$(O)/tests/unit --jobs=$$(nproc)
@@ -202,6 +224,7 @@ run: deps
 	tools/run.sh $(O)
 
 bench: deps
+	@$(if $(WOLFSSL_PC),,echo "bench: Debian's wolfSSL, no assembly: TLS rows will be slow (make wolfssl)" >&2)
 	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto build/bench/bench_route
 	bench/run.sh build
 
@@ -220,6 +243,6 @@ clean:
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' Makefile
 
-.PHONY: all deps unit fuzz-replay fuzz fuzz-run fuzz-merge e2e test run bench check \
+.PHONY: all deps wolfssl unit fuzz-replay fuzz fuzz-run fuzz-merge e2e test run bench check \
 	check-headers check-layers clean help
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
