@@ -99,8 +99,10 @@ else
 fi
 cd "$work"
 say "fetching source wolfssl=$ver into $work"
-# APT::Sandbox::User=root: the download lands in a directory _apt cannot write
-apt-get source -qq -o APT::Sandbox::User=root "wolfssl=$ver" >/dev/null
+# as root, apt downloads as _apt, which cannot write here: stay root instead
+sandbox=""
+[ "$(id -u)" -eq 0 ] && sandbox="-oAPT::Sandbox::User=root"
+apt-get source -qq $sandbox "wolfssl=$ver" >/dev/null
 cd wolfssl-*/
 
 # As Debian's build does: dh_autoreconf, then dh_auto_configure with
