@@ -18,6 +18,7 @@
 #   split     two hosts, one refuses the message: the sender gets the refusal, the host
 #             that accepted is remembered, and the retry does not reach it again
 #   rcptno    a destination's RCPT refusal is relayed naming the destination
+#   size/utf8 the MX offers SIZE 10000 and no SMTPUTF8: refused at RCPT, named
 #   pool      6 more messages to the tls host: its connections are reused
 #   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
 #   postmaster  postmaster@zone (no rule) and bare <Postmaster> go to `postmaster`
@@ -58,6 +59,8 @@ mx.notls       A     127.0.0.8
 notls2         MX    10 mx.notls.test.
 refuse         MX    10 mx.refuse.test.
 mx.refuse      A     127.0.0.9
+small          MX    10 mx.small.test.
+mx.small       A     127.0.0.12
 orig           MX    10 mx.orig.test.
 mx.orig        A     127.0.0.11
 rcptno         MX    10 mx.rcptno.test.
@@ -87,6 +90,7 @@ start_sink refuse 127.0.0.9 "$PMX" --data-reply '554 5.6.0 refused by the refuse
 start_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such user here'
 start_sink port 127.0.0.1 "$PX"
 start_sink orig 127.0.0.11 "$PMX"
+start_sink small 127.0.0.12 "$PMX" --size 10000 --no-smtputf8
 
 # --- sluice ---
 cat >zones.txt <<ZONES
@@ -104,6 +108,7 @@ notls2@e2e.test    forward a@notls2.test
 fan@e2e.test       forward a@pref.test b@implicit.test c@v6.test
 split@e2e.test     forward s@tls.test s@refuse.test
 rcptno@e2e.test    forward a@rcptno.test
+small@e2e.test     forward a@small.test
 verified-domain pref.test
 verified-domain v6.test
 verified-domain implicit.test
@@ -116,6 +121,8 @@ verified-domain notls.test
 verified-domain notls2.test
 verified-domain refuse.test
 verified-domain rcptno.test
+verified-domain small.test
+tls-policy small.test none
 tls-policy rcptno.test none
 tls-policy orig.test none
 tls-policy pref.test none
@@ -153,11 +160,11 @@ import smtpclient as sc
 
 port = int(sys.argv[1])
 
-def send(label, rcpt, rcpt_want, dot_want, body_id, sender="sender@orig.test"):
+def send(label, rcpt, rcpt_want, dot_want, body_id, sender="sender@orig.test", params=""):
     s, f = sc.conn(port)
     sc.want(label + " banner", sc.reply(f, s), ["220"])
     sc.step(s, f, label + " EHLO", "EHLO client.e2e.test", ["250"], timed=False)
-    sc.step(s, f, label + " MAIL", "MAIL FROM:<%s>" % sender, ["250"], timed=False)
+    sc.step(s, f, label + " MAIL", "MAIL FROM:<%s>%s" % (sender, params), ["250"], timed=False)
     got, _ = sc.step(s, f, label + " RCPT", "RCPT TO:<%s>" % rcpt, rcpt_want, timeout=20)
     if dot_want is not None and got.startswith("250"):
         sc.step(s, f, label + " DATA", "DATA", ["354"], timed=False)
@@ -180,6 +187,10 @@ if which == "main":
     send("badcert", "badcert@e2e.test", ["451 4.7.5"], None, "m-badcert")
     send("notls", "notls@e2e.test", ["451 4.7.4"], None, "m-notls")
     send("notls2", "notls2@e2e.test", ["250"], ["250"], "m-notls2")
+    # what the destination's MX cannot take is refused at RCPT, naming it
+    send("size", "small@e2e.test", ["552 5.3.4 [small.test]"], None, "m-size", params=" SIZE=50000")
+    send("utf8", "small@e2e.test", ["553 5.6.7 [small.test]"], None, "m-utf8", params=" SMTPUTF8")
+    send("small-ok", "small@e2e.test", ["250"], ["250"], "m-small", params=" SIZE=500")
     send("rcptno", "rcptno@e2e.test", ["550 5.1.1 [rcptno.test] no such user"], None, "m-rcptno")
     # no rule covers postmaster@e2e.test: RFC 5321 4.5.1 wants it taken anyway
     send("postmaster", "PostMaster@e2e.test", ["250 2.1.5 [orig.test]"], ["250"], "m-pm1")
@@ -228,6 +239,8 @@ srs=$("$E2E_BUILD/sluice" -c sluice.conf --srs-forward sender@orig.test 2>srs.er
 case $srs in SRS0=*@fwd.test) ;; *) e2e_fail "not an SRS0 address of fwd.test: '$srs'" ;; esac
 python3 client.py "$PL" bounce "$srs" >client-bounce.out 2>&1 ||
 	e2e_fail "bounce: $(grep -m1 PROBLEM client-bounce.out)"
+ledger_has small m-small 1
+ledger_has small m-size 0
 ledger_has orig m-bounce 1
 ledger_has orig m-pm1 1
 ledger_has orig m-pm2 1
