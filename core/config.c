@@ -528,6 +528,25 @@ sockaddr_is_any(const struct sockaddr_storage *ss)
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
+int
+config_own_address(const struct config *c, const struct sockaddr_storage *ss)
+{
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		const struct sockaddr_storage *l = &c->listen[i].addr;
+		/*
+		 * A wildcard listener is reached through any local address; we
+		 * cannot know every one here, loopback is the case that happens (a
+		 * test setup with one port typed twice). [::] also takes IPv4.
+		 */
+		bool any = sockaddr_is_any(l) && sockaddr_is_loopback(ss) &&
+			   (l->ss_family == ss->ss_family || l->ss_family == AF_INET6);
+
+		if (sockaddr_port(l) == sockaddr_port(ss) && (any || sockaddr_equal(l, ss)))
+			return (int)i;
+	}
+	return -1;
+}
+
 /* ---- config_set ---- */
 
 static const struct config_key *
@@ -1018,7 +1037,7 @@ int
 config_finish(struct config *c, char *err, size_t errlen)
 {
 	char shown[72], a[80];
-	int rc, gai = 0;
+	int rc, gai = 0, own;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -1042,25 +1061,12 @@ config_finish(struct config *c, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	for (unsigned i = 0; i < c->nlisten && !c->mx_delivery; i++) {
-		const struct sockaddr_storage *l = &c->listen[i].addr;
-		/*
-		 * A wildcard listener loops only to a local upstream; we cannot know
-		 * every local address here, loopback is the case that happens (a
-		 * test setup with one port typed twice). [::] also takes IPv4.
-		 */
-		bool any = sockaddr_is_any(l) && sockaddr_is_loopback(&c->upstream_addr) &&
-			   (l->ss_family == c->upstream_addr.ss_family || l->ss_family == AF_INET6);
-
-		if (sockaddr_port(l) != sockaddr_port(&c->upstream_addr))
-			continue;
-		if (any || sockaddr_equal(l, &c->upstream_addr)) {
-			format_sockaddr(a, sizeof(a), &c->upstream_addr);
-			config_err(err, errlen, NULL,
-				   "upstream: %s is also our listen address %s (mail loop)", a,
-				   c->listen[i].text);
-			return -SLUICE_ESYNTAX;
-		}
+	if (!c->mx_delivery && (own = config_own_address(c, &c->upstream_addr)) >= 0) {
+		format_sockaddr(a, sizeof(a), &c->upstream_addr);
+		config_err(err, errlen, NULL,
+			   "upstream: %s is also our listen address %s (mail loop)", a,
+			   c->listen[own].text);
+		return -SLUICE_ESYNTAX;
 	}
 	if (c->recv_buffer_size * c->recv_buffers > CONFIG_MAX_RECV_MEMORY) {
 		config_err(err, errlen, NULL,

@@ -280,6 +280,14 @@ int config_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t 
 /* Human-readable names, as accepted in the file: "copy", "info", ... */
 const char *config_send_mode_name(enum config_send_mode m);
 
+/*
+ * The index of the listen address that `ss` reaches (the same address and
+ * port, or loopback at a wildcard listener's port), else -1: mail sent
+ * there would come back to us (the relay host at start-up, an MX address
+ * at delivery).
+ */
+int config_own_address(const struct config *c, const struct sockaddr_storage *ss);
+
 /* Static name of an upstream-tls value: "none", "opportunistic", "verify". */
 const char *config_tls_name(enum config_tls t);
 const char *config_log_level_name(enum config_log_level l);

@@ -109,6 +109,7 @@ leg_connect(struct session *s, unsigned l)
 	struct up_target t = {.key = leg->key, .tls = (enum config_tls)leg->tls};
 	char name[UP_NAME_MAX];
 	int err = -ENOENT;
+	bool first = false; /* the first try of this leg's addresses */
 
 	if (!cfg->mx_delivery) {
 		relay_name(cfg, name, sizeof(name));
@@ -119,12 +120,23 @@ leg_connect(struct session *s, unsigned l)
 	} else {
 		const struct nexthop_cand *c;
 
+		first = leg->next_cand == 0;
 		while (err < 0 && (c = nexthop_next(leg->nh, &leg->next_cand)) != NULL) {
+			if (config_own_address(cfg, &c->addr) >= 0) {
+				err = -ELOOP; /* an MX of ours: the mail would come back */
+				continue;
+			}
 			t.addr = (const struct sockaddr *)&c->addr;
 			t.addrlen = c->addrlen;
 			t.name = nexthop_host(leg->nh, c); /* the MX host: its certificate */
 			err = up_open(s->sh, s, l, &t, &leg->up);
 		}
+	}
+	if (err == -ELOOP && first) {
+		/* every address is ours (RFC 5321 5.1); Postfix says the same */
+		shard_warn(s->sh, "upstream", "%s: mail loops back to myself", leg->key);
+		leg_give_up(s, l, "554 5.4.6 Mail for this destination loops back to myself");
+		return;
 	}
 	if (err < 0) {
 		shard_warn(s->sh, "upstream", "%s: cannot open a connection: %s", leg->key,

@@ -19,6 +19,7 @@
 #             that accepted is remembered, and the retry does not reach it again
 #   rcptno    a destination's RCPT refusal is relayed naming the destination
 #   size/utf8 the MX offers SIZE 10000 and no SMTPUTF8: refused at RCPT, named
+#   loop      a destination address that is our own listener: 554 5.4.6
 #   pool      6 more messages to the tls host: its connections are reused
 #   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
 #   postmaster  postmaster@zone (no rule) and bare <Postmaster> go to `postmaster`
@@ -109,6 +110,7 @@ fan@e2e.test       forward a@pref.test b@implicit.test c@v6.test
 split@e2e.test     forward s@tls.test s@refuse.test
 rcptno@e2e.test    forward a@rcptno.test
 small@e2e.test     forward a@small.test
+loop@e2e.test      forward a@[127.0.0.1]:$PL
 verified-domain pref.test
 verified-domain v6.test
 verified-domain implicit.test
@@ -122,6 +124,7 @@ verified-domain notls2.test
 verified-domain refuse.test
 verified-domain rcptno.test
 verified-domain small.test
+verified-domain [127.0.0.1]
 tls-policy small.test none
 tls-policy rcptno.test none
 tls-policy orig.test none
@@ -191,6 +194,8 @@ if which == "main":
     send("size", "small@e2e.test", ["552 5.3.4 [small.test]"], None, "m-size", params=" SIZE=50000")
     send("utf8", "small@e2e.test", ["553 5.6.7 [small.test]"], None, "m-utf8", params=" SMTPUTF8")
     send("small-ok", "small@e2e.test", ["250"], ["250"], "m-small", params=" SIZE=500")
+    # a destination that is sluice itself: refused, never a session with ourselves
+    send("loop", "loop@e2e.test", ["554 5.4.6 [[127.0.0.1]]"], None, "m-loop")
     send("rcptno", "rcptno@e2e.test", ["550 5.1.1 [rcptno.test] no such user"], None, "m-rcptno")
     # no rule covers postmaster@e2e.test: RFC 5321 4.5.1 wants it taken anyway
     send("postmaster", "PostMaster@e2e.test", ["250 2.1.5 [orig.test]"], ["250"], "m-pm1")

@@ -1198,3 +1198,47 @@ Test(config, mx_delivery_keys)
 	cr_assert_lt(set(&c, "postmaster", "@ops.example"), 0);
 	cr_assert_lt(set(&c, "postmaster", "a b@ops.example"), 0);
 }
+
+/* ss = the IP text `ip` at `port` */
+static struct sockaddr_storage
+sa_of(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(ip, ':') != NULL) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		cr_assert_eq(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		cr_assert_eq(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+	}
+	return ss;
+}
+
+/* Addresses that lead back to our own listeners: the relay check and MX delivery's. */
+Test(config, own_address)
+{
+	struct config c = fresh();
+	struct sockaddr_storage ss;
+
+	config_begin_layer(&c);
+	cr_assert_eq(set(&c, "listen", "127.0.0.1:2525"), 0, "%s", err);
+	cr_assert_eq(set(&c, "listen", "*:25"), 0, "%s", err);
+	ss = sa_of("127.0.0.1", 2525);
+	cr_assert_eq(config_own_address(&c, &ss), 0, "the same address and port");
+	ss = sa_of("127.0.0.9", 25);
+	cr_assert_eq(config_own_address(&c, &ss), 1, "loopback at the wildcard's port");
+	ss = sa_of("127.0.0.1", 2526);
+	cr_assert_eq(config_own_address(&c, &ss), -1, "another port");
+	ss = sa_of("192.0.2.7", 2525);
+	cr_assert_eq(config_own_address(&c, &ss), -1, "another address");
+	ss = sa_of("::1", 25);
+	cr_assert_eq(config_own_address(&c, &ss), -1, "an IPv4 wildcard does not take ::1");
+}
