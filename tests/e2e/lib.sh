@@ -466,6 +466,20 @@ PY
 	e2e_fail "nsd does not answer for $zone on 127.0.0.1:$port"
 }
 
+# e2e_start_ledger_sink NAME ADDR PORT ARGS...: sluice-sink ARGS on ADDR:PORT (any
+# loopback address, [::1] too) with the ledger $E2E_TMP/NAME.ledger, named NAME in its
+# greeting; waits for its pidfile. For tests with several destinations (MX delivery).
+e2e_start_ledger_sink()
+{
+	local name=$1 addr=$2 port=$3
+	shift 3
+	rm -f "$E2E_TMP/$name.pid"
+	e2e_start "$name" "$E2E_BUILD/sluice-sink" --pidfile "$E2E_TMP/$name.pid" \
+		--ledger "$E2E_TMP/$name.ledger" --hostname "$name.sink" "$@" "$addr:$port"
+	e2e_wait_file "$E2E_TMP/$name.pid" 15 ||
+		e2e_fail "sink $name did not start on $addr:$port: $(tail -3 "$E2E_TMP/$name.err")"
+}
+
 # e2e_start_smtp_sink NAME PORT ARGS...: Postfix smtp-sink on 127.0.0.1:PORT.
 e2e_start_smtp_sink()
 {

@@ -71,27 +71,18 @@ ZONE
 e2e_start_nsd test test.zone "$PD"
 
 # --- sinks: NAME ADDR PORT ARGS... ---
-start_sink()
-{
-	local name=$1 addr=$2 port=$3
-	shift 3
-	rm -f "$name.pid"
-	e2e_start "$name" "$E2E_BUILD/sluice-sink" --pidfile "$E2E_TMP/$name.pid" \
-		--ledger "$E2E_TMP/$name.ledger" --hostname "$name.sink" "$@" "$addr:$port"
-	e2e_wait_file "$E2E_TMP/$name.pid" 15 || e2e_fail "sink $name did not start: $(tail -3 "$name.err")"
-}
 TLS_OK=(--tls-cert pki/server.crt --tls-key pki/server.key)
-start_sink pref 127.0.0.3 "$PMX"
-start_sink v6 "[::1]" "$PMX"
-start_sink implicit 127.0.0.5 "$PMX"
-start_sink tls 127.0.0.6 "$PMX" "${TLS_OK[@]}"
-start_sink badcert 127.0.0.7 "$PMX" --tls-cert pki/wrongname.crt --tls-key pki/wrongname.key
-start_sink notls 127.0.0.8 "$PMX"
-start_sink refuse 127.0.0.9 "$PMX" --data-reply '554 5.6.0 refused by the refuse sink'
-start_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such user here'
-start_sink port 127.0.0.1 "$PX"
-start_sink orig 127.0.0.11 "$PMX"
-start_sink small 127.0.0.12 "$PMX" --size 10000 --no-smtputf8
+e2e_start_ledger_sink pref 127.0.0.3 "$PMX"
+e2e_start_ledger_sink v6 "[::1]" "$PMX"
+e2e_start_ledger_sink implicit 127.0.0.5 "$PMX"
+e2e_start_ledger_sink tls 127.0.0.6 "$PMX" "${TLS_OK[@]}"
+e2e_start_ledger_sink badcert 127.0.0.7 "$PMX" --tls-cert pki/wrongname.crt --tls-key pki/wrongname.key
+e2e_start_ledger_sink notls 127.0.0.8 "$PMX"
+e2e_start_ledger_sink refuse 127.0.0.9 "$PMX" --data-reply '554 5.6.0 refused by the refuse sink'
+e2e_start_ledger_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such user here'
+e2e_start_ledger_sink port 127.0.0.1 "$PX"
+e2e_start_ledger_sink orig 127.0.0.11 "$PMX"
+e2e_start_ledger_sink small 127.0.0.12 "$PMX" --size 10000 --no-smtputf8
 
 # --- sluice ---
 cat >zones.txt <<ZONES

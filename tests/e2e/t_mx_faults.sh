@@ -58,18 +58,9 @@ e2e_wait_file servfail.ready 10 && e2e_wait_file silent.ready 10 ||
 	e2e_fail "the fake DNS servers did not start"
 
 # --- sinks ---
-start_sink()
-{
-	local name=$1 addr=$2
-	shift 2
-	rm -f "$name.pid"
-	e2e_start "$name" "$E2E_BUILD/sluice-sink" --pidfile "$E2E_TMP/$name.pid" \
-		--ledger "$E2E_TMP/$name.ledger" --quiet "$@" "$addr:$PMX"
-	e2e_wait_file "$E2E_TMP/$name.pid" 15 || e2e_fail "sink $name did not start"
-}
-start_sink ok 127.0.0.2
-start_sink reset 127.0.0.3 --disconnect-in-data 2000 --every 3
-start_sink stall 127.0.0.4 --stall-in-data 2000 --every 3
+e2e_start_ledger_sink ok 127.0.0.2 "$PMX" --quiet
+e2e_start_ledger_sink reset 127.0.0.3 "$PMX" --quiet --disconnect-in-data 2000 --every 3
+e2e_start_ledger_sink stall 127.0.0.4 "$PMX" --quiet --stall-in-data 2000 --every 3
 
 # --- three sluices: NSD, SERVFAIL, silent resolver ---
 cat >zones.txt <<'ZONES'
