@@ -5,11 +5,13 @@
  *
  * When a message fans out to several destinations and some accept while
  * others fail, the sender gets the failure and will retry the whole
- * message. Before answering, the session records one fingerprint per
- * destination host that accepted: a hash of the message content (the
- * client's bytes, before our trace header) and of the set of addresses
- * that host took. On the retry, a host whose fingerprint is known is not
- * sent the message again; it counts as having said 250.
+ * message; when one client RCPT is refused by one of its destinations
+ * while another took it, the sender will send that recipient again. Before
+ * answering, the session records a fingerprint for each destination
+ * address that got the message and will be sent it again: a hash of the
+ * message content (the client's bytes, before our trace header) and of the
+ * address. On the retry, a host whose every address is known is not sent
+ * the message again; it counts as having said 250.
  *
  * The table is process-wide (a retry arrives on a new connection, which
  * may land on another shard), fixed in size and lock-free: slots of
@@ -17,8 +19,9 @@
  * another fingerprint forgets the older one: the cost is a duplicate, never
  * a loss, because only an exact fingerprint match skips a delivery. Limits
  * an operator should know (README): the window (dedup-window), per process
- * (a retry that reaches another node duplicates), and the same content and
- * the same addresses (a retry with fewer recipients for that host is sent).
+ * (a retry that reaches another node duplicates), the same content, and a
+ * host skipped only when all its addresses in the retry are known (one with
+ * a known and a new address gets the message, and the known one twice).
  */
 #ifndef SLUICE_CORE_DEDUP_H
 #define SLUICE_CORE_DEDUP_H

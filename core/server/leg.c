@@ -231,7 +231,6 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 	memset(leg, 0, offsetof(struct tx_leg, fifo));
 	leg->fifo_head = leg->nwait = leg->nsent = 0;
 	leg->ndests = 0;
-	leg->dests_sum = 0;
 	snprintf(leg->key, sizeof(leg->key), "%s", key);
 	snprintf(leg->host, sizeof(leg->host), "%s", cfg->mx_delivery ? domain : cfg->upstream);
 	leg->port = port;

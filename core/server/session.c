@@ -387,6 +387,8 @@ sess_tx_begin(struct session *s)
 	tx->slot = slot;
 	tx->started_ns = timer_now_ns();
 	tx->nlegs = 0;
+	tx->ntrack = 0;
+	tx->untracked = false;
 	zonectl_enter(&s->sh->zone_reader, &tx->zones);
 	s->tx = tx;
 	return tx;
@@ -713,10 +715,12 @@ sess_route_done(struct session *s)
 	/*
 	 * Partly accepted: the destinations that said 250 stay in their
 	 * upstream transaction (SMTP cannot take a RCPT back) and get the
-	 * message if the transaction goes on for other recipients; the
-	 * sender's retry of this one reaches them again. Fingerprints
-	 * (core/dedup.h) cover whole hosts at end of data, not this case.
+	 * message if the transaction goes on for other recipients, while the
+	 * sender will send this recipient again: they are remembered at the
+	 * end of data (core/dedup), so the retry skips them.
 	 */
+	for (unsigned i = rt->first_track; i < tx->ntrack; i++)
+		tx->track[i].orphan = true;
 	sess_log_rcpt(s, "forward", rt->nok != 0 ? "partly refused upstream" : "refused upstream",
 		      NULL, rt->answer.text, rt->answer.len);
 }
@@ -743,6 +747,7 @@ route_begin(struct session *s, size_t need, const struct zone_decision *d)
 	}
 	rt->ngroups = 0;
 	rt->nok = rt->nfailed = rt->nwait = 0;
+	rt->first_track = s->tx->ntrack;
 	rt->have_answer = false;
 	return true;
 }
@@ -1270,11 +1275,31 @@ sess_is_loop(const struct session *s)
 	return sp != NULL && rfc5322_count_fields(sp->base, sp->len, "Received", max) > max;
 }
 
-/* The fingerprint of what leg `leg` delivers: content and its addresses (core/dedup.h). */
+/* The fingerprint of this content delivered to tracked destination i (core/dedup.h). */
 static uint64_t
-sess_leg_fingerprint(const struct tx_leg *leg, uint64_t content)
+sess_dest_fingerprint(const struct smtp_tx *tx, unsigned i, uint64_t content)
 {
-	return dedup_fingerprint(content, leg->dests_sum, leg->ndests);
+	return dedup_fingerprint(content, dedup_addr_hash(tx->dests + tx->track[i].off), 1);
+}
+
+/* Did every destination of leg l get this content already (within dedup-window)? */
+static bool
+sess_leg_delivered(const struct session *s, unsigned l, uint64_t content)
+{
+	const struct smtp_tx *tx = s->tx;
+	uint64_t now = (uint64_t)time(NULL);
+	uint32_t seen = 0;
+
+	if (content == 0 || tx->untracked)
+		return false;
+	for (unsigned i = 0; i < tx->ntrack; i++) {
+		if (tx->track[i].leg != l)
+			continue;
+		if (!dedup_seen(s->sh->dedup, sess_dest_fingerprint(tx, i, content), now))
+			return false;
+		seen++;
+	}
+	return seen == tx->legs[l].ndests;
 }
 
 /* One line per destination host at end of data: who said what. */
@@ -1317,6 +1342,27 @@ sess_leg_result(struct session *s, unsigned l, const struct smtp_reply *r, const
 }
 
 /*
+ * Remember the destinations that got this message although the sender will
+ * send it to them again: every one whose host took it when the client is
+ * refused, and those of refused client RCPTs (orphans) even when it is
+ * accepted. The retry then skips them (core/dedup.h).
+ */
+static void
+sess_remember_deliveries(struct session *s, bool ok, uint64_t content)
+{
+	const struct smtp_tx *tx = s->tx;
+	uint64_t now = (uint64_t)time(NULL);
+
+	for (unsigned i = 0; i < tx->ntrack; i++) {
+		if (!tx->legs[tx->track[i].leg].data_ok || (ok && !tx->track[i].orphan))
+			continue;
+		if (content == 0)
+			content = dedup_content_hash(tx->spool->base, tx->spool->len);
+		dedup_add(s->sh->dedup, sess_dest_fingerprint(tx, i, content), now);
+	}
+}
+
+/*
  * Every host answered: tell the client. 250 only when all of them said 250
  * (DESIGN.md invariant 1); otherwise the failure, and the hosts that took
  * the message are remembered so the sender's retry does not reach them
@@ -1343,16 +1389,7 @@ sess_data_done(struct session *s, uint64_t content)
 		if (smtp_reply_set(&summary, text))
 			answer = &summary;
 	}
-	if (!ok && nok != 0) {
-		uint64_t now = (uint64_t)time(NULL);
-
-		if (content == 0)
-			content = dedup_content_hash(tx->spool->base, tx->spool->len);
-		for (unsigned l = 0; l < tx->nlegs; l++)
-			if (tx->legs[l].ndests != 0 && tx->legs[l].data_ok)
-				dedup_add(s->sh->dedup, sess_leg_fingerprint(&tx->legs[l], content),
-					  now);
-	}
+	sess_remember_deliveries(s, ok, content);
 	sess_unpause(s);
 	sess_out(s, answer->text, answer->len);
 	if (ok) /* max-errors counts errors "without delivering mail" (Postfix's
@@ -1435,8 +1472,7 @@ sess_end_of_content(struct session *s, unsigned err)
 
 		if (leg->ndests == 0)
 			continue;
-		if (content != 0 && dedup_seen(s->sh->dedup, sess_leg_fingerprint(leg, content),
-					       (uint64_t)time(NULL))) {
+		if (sess_leg_delivered(s, l, content)) {
 			/* this host took this message for these addresses already */
 			smtp_reply_set(&r, "250 2.0.0 Already delivered (retry of a partly "
 					   "delivered message)");
@@ -1756,6 +1792,24 @@ sess_check_drain(struct session *s)
 
 /* --- upstream answers --- */
 
+/* Destination addr of leg l said 250: for the log, for "once is enough", for core/dedup. */
+static void
+sess_dest_accepted(struct smtp_tx *tx, unsigned l, const char *addr)
+{
+	uint32_t off = tx->dests_len;
+
+	if (!strv_add(tx->dests, sizeof(tx->dests), &tx->dests_len, addr)) {
+		tx->dests_truncated = true;
+		tx->untracked = true;
+		return;
+	}
+	if (tx->ntrack == TX_DEST_TRACK) {
+		tx->untracked = true;
+		return;
+	}
+	tx->track[tx->ntrack++] = (struct tx_dest){.off = (uint16_t)off, .leg = (uint8_t)l};
+}
+
 /*
  * The upstream of leg l answered group g's RCPT (or the leg failed and r is
  * its reply): settle the group, or try its next candidate; once every group
@@ -1774,9 +1828,7 @@ sess_route_reply(struct session *s, unsigned l, unsigned g, const struct smtp_re
 		rt->nok++;
 		tx->ndests++;
 		tx->legs[l].ndests++;
-		tx->legs[l].dests_sum += dedup_addr_hash(addr);
-		if (!strv_add(tx->dests, sizeof(tx->dests), &tx->dests_len, addr))
-			tx->dests_truncated = true;
+		sess_dest_accepted(tx, l, addr);
 		route_keep_answer(rt, sess_leg_reply(s, l, r));
 	} else if (rt->tried[g] + 1 < rt->ncand[g]) {
 		/* refused: the group's next candidate (RFC 5321 3.6.2 style fallback) */

@@ -46,6 +46,7 @@ struct nexthop_result;
 #define SESS_DATA_RECV_MIN 4096		/* below this much spool room, use provided buffers */
 #define TX_MAX_LEGS	   8		/* destination hosts one transaction fans out to */
 #define TX_LEG_KEY	   280		/* "domain:port", "[ip]:port", or the relay host */
+#define TX_DEST_TRACK	   128		/* accepted destinations followed for core/dedup */
 
 enum sess_conn {
 	CONN_OPEN,    /* reading and writing */
@@ -97,6 +98,7 @@ struct rcpt_route {
 	uint16_t port[ZONE_MAX_GROUPS][ZONE_MAX_FALLBACKS]; /* explicit ports, 0 = none */
 	uint8_t nwait;					    /* groups whose reply is due */
 	uint8_t ngroups, nok, nfailed; /* groups, groups settled with 250 / refused */
+	uint16_t first_track;	       /* tx->ntrack when the route began */
 	bool have_answer;	       /* answer holds a reply */
 	struct smtp_reply answer;      /* what the client gets: the first 250, or the
 					  refusal (a 4xx before a 5xx: a retry can help) */
@@ -127,48 +129,61 @@ struct tx_leg {
 	uint8_t fifo_head, nwait;      /* ring position; replies due */
 	uint8_t nsent;		       /* ... of which handed to the upstream */
 	uint32_t ndests;	       /* destinations it accepted */
-	uint64_t dests_sum;	       /* sum of dedup_addr_hash() of those (core/dedup.h) */
+};
+
+/*
+ * An accepted destination as core/dedup follows it: which leg took it, and
+ * whether its client RCPT was refused (another group failed), so that the
+ * sender will send it again although this host got it.
+ */
+struct tx_dest {
+	uint16_t off; /* of the address in tx->dests */
+	uint8_t leg;  /* index in tx->legs */
+	bool orphan;  /* its client RCPT was refused */
 };
 
 /* One mail transaction: MAIL FROM up to the final reply or RSET. */
 struct smtp_tx {
-	bool smtputf8;			 /* MAIL had SMTPUTF8 */
-	bool body_8bit;			 /* MAIL had BODY=8BITMIME */
-	uint64_t declared_size;		 /* MAIL SIZE=, 0 if absent */
-	char from[SESS_MAX_PATH];	 /* reverse-path without <>, NUL-terminated */
-	char srs_from[SRS_ADDR_BUF];	 /* from rewritten with SRS, when it was */
-	const char *up_from;		 /* what the upstream gets: from or srs_from */
-	char rcpt[SESS_MAX_PATH];	 /* the RCPT being routed now */
-	char rcpts[SESS_ENV_LOG_MAX];	 /* accepted recipients for the log, NUL-separated */
-	uint32_t rcpts_len;		 /* bytes used in rcpts */
-	bool rcpts_truncated;		 /* some accepted recipients did not fit */
-	char dests[SESS_ENV_LOG_MAX];	 /* destinations the upstream accepted, NUL-separated:
-					    the log, and no destination is sent twice */
-	uint32_t dests_len;		 /* bytes used in dests */
-	bool dests_truncated;		 /* some accepted destinations did not fit */
-	uint32_t nrcpt;			 /* RCPT commands seen */
-	uint32_t naccepted;		 /* RCPTs answered 2xx (forwarded or dropped) */
-	uint32_t ndropped;		 /* ... of which by a drop rule */
-	uint32_t nrejected;		 /* RCPTs refused (by us or the upstream) */
-	uint32_t ndests;		 /* destinations the upstream accepted */
-	struct zone_snap zones;		 /* the zone table this transaction routes with */
-	struct rcpt_route route;	 /* the RCPT waiting for the upstream */
-	struct tx_leg legs[TX_MAX_LEGS]; /* one per destination host (core/server/leg.h) */
-	uint8_t nlegs;			 /* legs in use */
-	uint8_t data_wait;		 /* legs whose end-of-data reply is due */
-	uint8_t data_failed;		 /* legs that refused the message or failed */
-	bool have_data_answer;		 /* data_answer holds a reply */
-	uint64_t content_hash;		 /* of the content, when dedup needs it (else 0) */
-	struct smtp_reply data_answer;	 /* end-of-data reply so far: the first 250, or
-					    the failure (4xx before 5xx) */
-	struct spool *spool;		 /* owned; NULL until DATA/BDAT */
-	bool spool_overflow;		 /* content did not fit the spool */
-	bool spool_file;		 /* the spool is file-backed (past spool-memory) */
-	struct smtp_data data;		 /* DATA automaton */
-	struct smtp_stuff stuff;	 /* BDAT -> DATA stuffing */
-	bool bdat_seen;			 /* this tx used BDAT */
-	uint64_t started_ns;		 /* when MAIL arrived (monotonic) */
-	uint32_t slot;			 /* pool slot in shard->txs */
+	bool smtputf8;			     /* MAIL had SMTPUTF8 */
+	bool body_8bit;			     /* MAIL had BODY=8BITMIME */
+	uint64_t declared_size;		     /* MAIL SIZE=, 0 if absent */
+	char from[SESS_MAX_PATH];	     /* reverse-path without <>, NUL-terminated */
+	char srs_from[SRS_ADDR_BUF];	     /* from rewritten with SRS, when it was */
+	const char *up_from;		     /* what the upstream gets: from or srs_from */
+	char rcpt[SESS_MAX_PATH];	     /* the RCPT being routed now */
+	char rcpts[SESS_ENV_LOG_MAX];	     /* accepted recipients for the log, NUL-separated */
+	uint32_t rcpts_len;		     /* bytes used in rcpts */
+	bool rcpts_truncated;		     /* some accepted recipients did not fit */
+	char dests[SESS_ENV_LOG_MAX];	     /* destinations the upstream accepted, NUL-separated:
+						the log, and no destination is sent twice */
+	uint32_t dests_len;		     /* bytes used in dests */
+	bool dests_truncated;		     /* some accepted destinations did not fit */
+	uint32_t nrcpt;			     /* RCPT commands seen */
+	uint32_t naccepted;		     /* RCPTs answered 2xx (forwarded or dropped) */
+	uint32_t ndropped;		     /* ... of which by a drop rule */
+	uint32_t nrejected;		     /* RCPTs refused (by us or the upstream) */
+	uint32_t ndests;		     /* destinations the upstream accepted */
+	struct tx_dest track[TX_DEST_TRACK]; /* the first of them (core/dedup) */
+	uint16_t ntrack;		     /* entries in track */
+	bool untracked;			     /* some accepted destinations are not in track */
+	struct zone_snap zones;		     /* the zone table this transaction routes with */
+	struct rcpt_route route;	     /* the RCPT waiting for the upstream */
+	struct tx_leg legs[TX_MAX_LEGS];     /* one per destination host (core/server/leg.h) */
+	uint8_t nlegs;			     /* legs in use */
+	uint8_t data_wait;		     /* legs whose end-of-data reply is due */
+	uint8_t data_failed;		     /* legs that refused the message or failed */
+	bool have_data_answer;		     /* data_answer holds a reply */
+	uint64_t content_hash;		     /* of the content, when dedup needs it (else 0) */
+	struct smtp_reply data_answer;	     /* end-of-data reply so far: the first 250, or
+						the failure (4xx before 5xx) */
+	struct spool *spool;		     /* owned; NULL until DATA/BDAT */
+	bool spool_overflow;		     /* content did not fit the spool */
+	bool spool_file;		     /* the spool is file-backed (past spool-memory) */
+	struct smtp_data data;		     /* DATA automaton */
+	struct smtp_stuff stuff;	     /* BDAT -> DATA stuffing */
+	bool bdat_seen;			     /* this tx used BDAT */
+	uint64_t started_ns;		     /* when MAIL arrived (monotonic) */
+	uint32_t slot;			     /* pool slot in shard->txs */
 };
 
 struct session {

@@ -21,6 +21,9 @@
 #   size/utf8 the MX offers SIZE 10000 and no SMTPUTF8: refused at RCPT, named
 #   loop      a destination address that is our own listener: 554 5.4.6
 #   pool      6 more messages to the tls host: its connections are reused
+#   orphan    a RCPT refused 451 by one destination while another took it; the
+#             message goes on for another RCPT; the retry of the refused one skips the
+#             destination that has it
 #   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
 #   postmaster  postmaster@zone (no rule) and bare <Postmaster> go to `postmaster`
 . "$(dirname "$0")/lib.sh"
@@ -60,6 +63,8 @@ mx.notls       A     127.0.0.8
 notls2         MX    10 mx.notls.test.
 refuse         MX    10 mx.refuse.test.
 mx.refuse      A     127.0.0.9
+flaky          MX    10 mx.flaky.test.
+mx.flaky       A     127.0.0.13
 small          MX    10 mx.small.test.
 mx.small       A     127.0.0.12
 orig           MX    10 mx.orig.test.
@@ -83,6 +88,8 @@ e2e_start_ledger_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such u
 e2e_start_ledger_sink port 127.0.0.1 "$PX"
 e2e_start_ledger_sink orig 127.0.0.11 "$PMX"
 e2e_start_ledger_sink small 127.0.0.12 "$PMX" --size 10000 --no-smtputf8
+# every 2nd transaction's RCPTs get 451 (the 2nd, 4th, ... MAIL this sink sees)
+e2e_start_ledger_sink flaky 127.0.0.13 "$PMX" --rcpt-reply '451 4.3.0 try again later' --every 2
 
 # --- sluice ---
 cat >zones.txt <<ZONES
@@ -102,6 +109,9 @@ split@e2e.test     forward s@tls.test s@refuse.test
 rcptno@e2e.test    forward a@rcptno.test
 small@e2e.test     forward a@small.test
 loop@e2e.test      forward a@[127.0.0.1]:$PL
+pair@e2e.test      forward p@tls.test p@flaky.test
+other@e2e.test     forward o@implicit.test
+warm@e2e.test      forward w@flaky.test
 verified-domain pref.test
 verified-domain v6.test
 verified-domain implicit.test
@@ -115,6 +125,8 @@ verified-domain notls2.test
 verified-domain refuse.test
 verified-domain rcptno.test
 verified-domain small.test
+verified-domain flaky.test
+tls-policy flaky.test none
 verified-domain [127.0.0.1]
 tls-policy small.test none
 tls-policy rcptno.test none
@@ -199,6 +211,29 @@ elif which == "bounce":
     # a bounce to the SRS address of a message we forwarded: to the original sender's MX
     send("bounce", sys.argv[3], ["250 2.1.5 [orig.test]"], ["250 2.0.0 [orig.test]"], "m-bounce",
          sender="")
+elif which == "orphan":
+    # RCPT pair@ is refused 451 (flaky) although tls.test took it; the message goes on
+    # for other@ and reaches tls.test. The sender's retry of pair@ must not reach
+    # tls.test again.
+    send("warm", "warm@e2e.test", ["250"], ["250"], "m-warm")   # flaky's 1st MAIL: ok
+    msg = b"Message-ID: <m-orphan@client.e2e.test>\r\nSubject: orphan\r\n\r\nbody\r\n.\r\n"
+    s, f = sc.conn(port)
+    sc.want("orphan banner", sc.reply(f, s), ["220"])
+    sc.step(s, f, "orphan EHLO", "EHLO client.e2e.test", ["250"], timed=False)
+    sc.step(s, f, "orphan MAIL", "MAIL FROM:<sender@orig.test>", ["250"], timed=False)
+    sc.step(s, f, "orphan RCPT pair", "RCPT TO:<pair@e2e.test>", ["451 4.3.0 [flaky.test]"])
+    sc.step(s, f, "orphan RCPT other", "RCPT TO:<other@e2e.test>", ["250"])
+    sc.step(s, f, "orphan DATA", "DATA", ["354"], timed=False)
+    s.sendall(msg)
+    sc.want("orphan end of data", sc.reply(f, s, 20), ["250"])
+    # the retry, as a sender's queue would make it: the same message, the refused RCPT
+    sc.step(s, f, "retry MAIL", "MAIL FROM:<sender@orig.test>", ["250"], timed=False)
+    sc.step(s, f, "retry RCPT pair", "RCPT TO:<pair@e2e.test>", ["250"])
+    sc.step(s, f, "retry DATA", "DATA", ["354"], timed=False)
+    s.sendall(msg)
+    sc.want("retry end of data", sc.reply(f, s, 20), ["250 2.0.0 Ok: delivered to 2"])
+    s.sendall(b"QUIT\r\n")
+    s.close()
 elif which == "split":
     # the tls host takes it, the refuse host refuses the content: the refusal, named
     send("split", "split@e2e.test", ["250"], ["554 5.6.0 [refuse.test] refused"], "m-split")
@@ -240,6 +275,14 @@ ledger_has small m-size 0
 ledger_has orig m-bounce 1
 ledger_has orig m-pm1 1
 ledger_has orig m-pm2 1
+
+# a RCPT refused by one of its destinations while another took it: the retry of
+# that recipient does not reach the one that took it
+python3 client.py "$PL" orphan >client-orphan.out 2>&1 ||
+	e2e_fail "orphan: $(grep -m1 PROBLEM client-orphan.out)"
+ledger_has tls m-orphan 1
+ledger_has implicit m-orphan 1
+ledger_has flaky m-orphan 1
 
 # fan-out with a partial failure, then the sender's retry (twice)
 for round in 1 2; do
