@@ -215,6 +215,23 @@ smtp_reply_prefix(struct smtp_reply *out, const struct smtp_reply *in, const cha
 	out->done = true;
 }
 
+void
+smtp_reply_recode(struct smtp_reply *r, unsigned code)
+{
+	BUG_ON(code < 200 || code > 599);
+	for (size_t off = 0; off + 3 <= r->len;) {
+		const char *lf = memchr(r->text + off, '\n', r->len - off);
+
+		r->text[off] = (char)('0' + code / 100);
+		r->text[off + 1] = (char)('0' + code / 10 % 10);
+		r->text[off + 2] = (char)('0' + code % 10);
+		if (lf == NULL)
+			break;
+		off = (size_t)(lf - r->text) + 1;
+	}
+	r->code = (uint16_t)code;
+}
+
 /* Case-insensitive: p[0..n) equals upper-case keyword k. */
 static bool
 kw_eq(const char *p, size_t n, const char *k)

@@ -106,6 +106,14 @@ bool smtp_reply_set(struct smtp_reply *r, const char *text);
  */
 void smtp_reply_prefix(struct smtp_reply *out, const struct smtp_reply *in, const char *who);
 
+/*
+ * smtp_reply_recode -- give the complete reply r the code `code` (same
+ * class expected) on every line. How a relayed 421 becomes 451: 421 says
+ * the server closes the connection, which is true of the upstream's, not of
+ * the client's session with us.
+ */
+void smtp_reply_recode(struct smtp_reply *r, unsigned code);
+
 /* smtp_ehlo_caps_parse -- read the capabilities of a complete 250 EHLO reply
  * (line 0 is the greeting, not a capability; keywords in any case). A reply
  * that is not 250 yields no capabilities. */

@@ -183,6 +183,7 @@ leg_start(struct session *s, unsigned l, bool use_pool)
 		host = ip;
 	}
 	req.host = host;
+	free(leg->nh); /* a restart: the old addresses were all tried or dropped */
 	leg->nh = malloc(sizeof(*leg->nh));
 	err = leg->nh == NULL
 		  ? -ENOMEM
@@ -221,7 +222,7 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 		if (strcasecmp(leg->key, key) != 0)
 			continue;
 		/* an idle leg whose connection went away reconnects */
-		if (!leg->failed && leg->up == NULL && leg->nh_handle == 0 && leg->nh == NULL)
+		if (!leg->failed && leg->up == NULL && leg->nh_handle == 0)
 			leg_start(s, l, true);
 		return (int)l;
 	}

@@ -612,14 +612,26 @@ sess_log_rcpt(struct session *s, const char *action, const char *outcome,
 	shard_log(s->sh, buf, jlog_end(&j));
 }
 
-/* A leg's reply as the client sees it: naming the destination host (MX delivery). */
+/*
+ * A leg's reply as the client sees it: naming the destination host (MX
+ * delivery; the relay host speaks for every destination), and a 421 as
+ * 451: the upstream closes its connection, our session with the client
+ * goes on (a client that reads 421 would give up its other recipients).
+ */
 static const struct smtp_reply *
 sess_leg_reply(struct session *s, unsigned l, const struct smtp_reply *r)
 {
-	if (!s->sh->cfg->mx_delivery)
-		return r; /* the relay host speaks for every destination */
-	smtp_reply_prefix(s->sh->reply_scratch, r, s->tx->legs[l].host);
-	return s->sh->reply_scratch;
+	struct smtp_reply *out = s->sh->reply_scratch;
+
+	if (s->sh->cfg->mx_delivery)
+		smtp_reply_prefix(out, r, s->tx->legs[l].host);
+	else if (r->code == 421)
+		*out = *r;
+	else
+		return r;
+	if (out->code == 421)
+		smtp_reply_recode(out, 451);
+	return out;
 }
 
 /* A destination accepted this transaction's message already: once is enough. */
@@ -1892,8 +1904,17 @@ sess_leg_failed(struct session *s, unsigned l, const char *reply)
 void
 sess_up_failed(struct session *s, unsigned l, const char *reply, bool nothing_sent)
 {
+	struct tx_leg *leg;
+
 	BUG_ON(s->tx == NULL || l >= s->tx->nlegs);
-	if (nothing_sent && !s->tx->legs[l].data_due && leg_retry(s, l))
+	leg = &s->tx->legs[l];
+	if (leg->nwait == 0 && !leg->data_due && leg->ndests == 0) {
+		/* idle and holding no recipient: nothing is lost, the next RCPT for
+		 * this host connects afresh (leg_for) */
+		leg->up = NULL;
+		return;
+	}
+	if (nothing_sent && !leg->data_due && leg_retry(s, l))
 		return; /* the next address takes the queued RCPTs */
 	sess_leg_failed(s, l, reply);
 }

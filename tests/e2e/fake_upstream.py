@@ -18,7 +18,9 @@ to --log (flushed at once, so a test can read it while this runs):
 SECONDS is time.time() (wall clock, comparable between processes).
 
 Options --refuse-rcpt ADDR=REPLY (repeatable) and --mail-reply REPLY answer those
-commands with the given reply instead of 250, in every mode.
+commands with the given reply instead of 250, in every mode. --rcpt-close-conns N: the
+first N connections close right after a refused RCPT's reply (an upstream that drops
+the connection between two of sluice's RCPTs).
 
 Modes (what differs from a plain upstream; every mode answers EHLO/HELO/MAIL/RCPT/RSET/
 NOOP with 2xx and QUIT with 221, advertises PIPELINING unless --no-pipelining):
@@ -179,6 +181,9 @@ def serve(sock, n, args):
                     send(sock, n, b"250-fake.e2e.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
             elif verb == b"RCPT" and rcpt_refusal(args, line) is not None:
                 send(sock, n, rcpt_refusal(args, line))
+                if n <= args.rcpt_close_conns:
+                    note(n, "closing after the RCPT reply")
+                    return
             elif verb == b"MAIL" and args.mail_reply:
                 send(sock, n, args.mail_reply.encode() + b"\r\n")
             elif verb in (b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
@@ -221,6 +226,8 @@ def main():
     ap.add_argument("--refuse-rcpt", action="append", default=[], metavar="ADDR=REPLY",
                     help="answer RCPT TO:<ADDR> with REPLY (repeatable)")
     ap.add_argument("--mail-reply", help="answer every MAIL with this reply")
+    ap.add_argument("--rcpt-close-conns", type=int, default=0,
+                    help="connections 1..N close after their first refused RCPT")
     ap.add_argument("--bad-conns", type=int, default=0)
     ap.add_argument("--early-after", type=int, default=2 << 20)
     ap.add_argument("--pause", type=float, default=1.0,

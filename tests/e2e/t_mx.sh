@@ -24,6 +24,8 @@
 #   orphan    a RCPT refused 451 by one destination while another took it; the
 #             message goes on for another RCPT; the retry of the refused one skips the
 #             destination that has it
+#   dropped   a host says 421 to one RCPT and closes: the client reads 451 (its session
+#             goes on), and the next RCPTs for that host get a fresh connection
 #   bounce    SRS on: a bounce to our SRS address reaches the original sender's MX
 #   postmaster  postmaster@zone (no rule) and bare <Postmaster> go to `postmaster`
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +35,7 @@ e2e_need_cmds python3 openssl
 python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null ||
 	e2e_skip "no IPv6 loopback"
 
-read -r PL PD PMX PX <<<"$(e2e_free_ports 4)"
+read -r PL PD PMX PX PF <<<"$(e2e_free_ports 5)"
 
 sh "$E2E_LIB_DIR/../support/gen-test-pki.sh" pki >pki.log 2>&1 ||
 	e2e_fail "gen-test-pki.sh: $(tail -1 pki.log)"
@@ -72,6 +74,7 @@ mx.orig        A     127.0.0.11
 rcptno         MX    10 mx.rcptno.test.
 mx.rcptno      A     127.0.0.10
 port           A     127.0.0.1
+fake           A     127.0.0.1
 ZONE
 e2e_start_nsd test test.zone "$PD"
 
@@ -88,6 +91,11 @@ e2e_start_ledger_sink rcptno 127.0.0.10 "$PMX" --rcpt-reply '550 5.1.1 no such u
 e2e_start_ledger_sink port 127.0.0.1 "$PX"
 e2e_start_ledger_sink orig 127.0.0.11 "$PMX"
 e2e_start_ledger_sink small 127.0.0.12 "$PMX" --size 10000 --no-smtputf8
+# an upstream whose first connection closes right after refusing a@fake.test
+e2e_start fake python3 "$E2E_LIB_DIR/fake_upstream.py" --mode normal_354 --port "$PF" \
+	--log "$E2E_TMP/fake.log" --pidfile "$E2E_TMP/fake.pid" --lifetime 200 \
+	--refuse-rcpt 'a@fake.test=421 4.3.2 closing for maintenance' --rcpt-close-conns 1
+e2e_wait_file "$E2E_TMP/fake.pid" 10 || e2e_fail "fake upstream did not start: $(tail -3 fake.err)"
 # every 2nd transaction's RCPTs get 451 (the 2nd, 4th, ... MAIL this sink sees)
 e2e_start_ledger_sink flaky 127.0.0.13 "$PMX" --rcpt-reply '451 4.3.0 try again later' --every 2
 
@@ -112,6 +120,9 @@ loop@e2e.test      forward a@[127.0.0.1]:$PL
 pair@e2e.test      forward p@tls.test p@flaky.test
 other@e2e.test     forward o@implicit.test
 warm@e2e.test      forward w@flaky.test
+drop1@e2e.test     forward a@fake.test:$PF
+drop2@e2e.test     forward b@fake.test:$PF
+drop3@e2e.test     forward c@fake.test:$PF
 verified-domain pref.test
 verified-domain v6.test
 verified-domain implicit.test
@@ -126,6 +137,8 @@ verified-domain refuse.test
 verified-domain rcptno.test
 verified-domain small.test
 verified-domain flaky.test
+verified-domain fake.test
+tls-policy fake.test none
 tls-policy flaky.test none
 verified-domain [127.0.0.1]
 tls-policy small.test none
@@ -160,7 +173,7 @@ SLUICE_PID=$E2E_LAST_PID
 
 # --- the client ---
 cat >client.py <<'PY'
-import os, sys
+import os, sys, time
 sys.path.insert(0, os.environ["E2E_LIB_DIR"])
 import smtpclient as sc
 
@@ -234,6 +247,24 @@ elif which == "orphan":
     sc.want("retry end of data", sc.reply(f, s, 20), ["250 2.0.0 Ok: delivered to 2"])
     s.sendall(b"QUIT\r\n")
     s.close()
+elif which == "dropped":
+    # the host refuses drop1's destination and closes the connection: the next RCPTs
+    # for that host open a fresh one (no stale refusal, no wait)
+    s, f = sc.conn(port)
+    sc.want("dropped banner", sc.reply(f, s), ["220"])
+    sc.step(s, f, "dropped EHLO", "EHLO client.e2e.test", ["250"], timed=False)
+    sc.step(s, f, "dropped MAIL", "MAIL FROM:<sender@orig.test>", ["250"], timed=False)
+    # its 421 is relayed as 451: the upstream closes, our session goes on
+    sc.step(s, f, "dropped RCPT 1", "RCPT TO:<drop1@e2e.test>",
+            ["451 4.3.2 [fake.test] closing for maintenance"])
+    time.sleep(0.5)  # the close reaches sluice while the leg is idle
+    sc.step(s, f, "dropped RCPT 2", "RCPT TO:<drop2@e2e.test>", ["250"])
+    sc.step(s, f, "dropped RCPT 3", "RCPT TO:<drop3@e2e.test>", ["250"])
+    sc.step(s, f, "dropped DATA", "DATA", ["354"], timed=False)
+    s.sendall(b"Message-ID: <m-dropped@client.e2e.test>\r\n\r\nbody\r\n.\r\n")
+    sc.want("dropped end of data", sc.reply(f, s, 20), ["250"])
+    s.sendall(b"QUIT\r\n")
+    s.close()
 elif which == "split":
     # the tls host takes it, the refuse host refuses the content: the refusal, named
     send("split", "split@e2e.test", ["250"], ["554 5.6.0 [refuse.test] refused"], "m-split")
@@ -283,6 +314,13 @@ python3 client.py "$PL" orphan >client-orphan.out 2>&1 ||
 ledger_has tls m-orphan 1
 ledger_has implicit m-orphan 1
 ledger_has flaky m-orphan 1
+
+# a host that drops its connection between two RCPTs of one transaction
+python3 client.py "$PL" dropped >client-dropped.out 2>&1 ||
+	e2e_fail "dropped: $(grep -m1 -E 'PROBLEM|Error' client-dropped.out)"
+grep -q ' c2 < RCPT TO:<b@fake.test>' fake.log ||
+	e2e_fail "the RCPT after the dropped connection did not go to a fresh one: $(grep RCPT fake.log)"
+grep -q ' c2 content-end' fake.log || e2e_fail "the message never reached the fresh connection"
 
 # fan-out with a partial failure, then the sender's retry (twice)
 for round in 1 2; do

@@ -401,3 +401,15 @@ Test(smtp_reply_prefix, lines_past_the_cap_are_left_out_and_the_reply_stays_vali
 	free(copy);
 	free(wire);
 }
+
+Test(smtp_reply_recode, every_line_gets_the_new_code)
+{
+	struct smtp_reply r;
+
+	parse_reply(&r, "421-4.3.2 closing\r\n421 4.3.2 for maintenance\r\n");
+	smtp_reply_recode(&r, 451);
+	assert_reply_text(&r, "451-4.3.2 closing\r\n451 4.3.2 for maintenance\r\n", 451, 2);
+	parse_reply(&r, "421 bye\r\n");
+	smtp_reply_recode(&r, 451);
+	assert_reply_text(&r, "451 bye\r\n", 451, 1);
+}
