@@ -344,19 +344,6 @@ up_caps_refusal(const struct upstream *up, const struct smtp_tx *tx)
 	return NULL;
 }
 
-/* Make a reply of ours look like one the upstream sent (text: one line, no CRLF). */
-static void
-up_local_reply(struct smtp_reply *r, const char *text)
-{
-	enum smtp_reply_status st;
-	char line[SMTP_REPLY_MAX];
-	int n = snprintf(line, sizeof(line), "%s\r\n", text);
-
-	smtp_reply_reset(r);
-	smtp_reply_feed(r, line, (size_t)n, &st);
-	BUG_ON(st != SMTP_REPLY_DONE);
-}
-
 static void up_answer_unsent(struct upstream *up);
 
 /* Send what the session is waiting for, as far as the upstream's state allows. */
@@ -379,7 +366,7 @@ up_kick(struct upstream *up)
 		if (refusal != NULL && !up->mail_inflight) {
 			/* answered as if MAIL had been refused: the message, not
 			 * the address, is what the destination cannot take */
-			up_local_reply(&up->mail_reply, refusal);
+			BUG_ON(!smtp_reply_set(&up->mail_reply, refusal));
 			up->mail_failed = true;
 			up_answer_unsent(up);
 			return;
@@ -527,6 +514,8 @@ up_poolable(const struct upstream *up)
 	if (up->tx_open || up->mail_inflight || up->pend_len != 0 || up->rcpt_outstanding != 0 ||
 	    up->early_data || !up_is_usable(up) || sh->up_pooled >= UP_POOL_MAX || sh->draining)
 		return false;
+	if (sh->up_pooled < UP_POOL_PER_KEY)
+		return true; /* the per-destination cap cannot be reached: no need to count */
 	for (const struct upstream *p = sh->up_pool; p != NULL; p = p->pool_next)
 		same += strcmp(p->key, up->key) == 0;
 	return same < UP_POOL_PER_KEY;
