@@ -190,11 +190,9 @@ leg_start(struct session *s, unsigned l, bool use_pool)
 		  : nexthop_start(&sh->nexthop, &req, leg->nh, leg_resolved, s, &leg->nh_handle);
 	if (err < 0) {
 		shard_warn(sh, "nexthop", "%s: cannot resolve: %s", leg->key, strerror(-err));
-		free(leg->nh);
-		leg->nh = NULL;
-		leg->failed = true;
-		leg->fail_reply = err == -EINVAL ? "550 5.1.2 Bad destination host"
-						 : "451 4.3.0 Insufficient system resources";
+		leg_give_up(s, l,
+			    err == -EINVAL ? "550 5.1.2 Bad destination host"
+					   : "451 4.3.0 Insufficient system resources");
 	}
 }
 
@@ -204,22 +202,18 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 	struct smtp_tx *tx = s->tx;
 	const struct config *cfg = s->sh->cfg;
 	const char *at = strrchr(addr, '@');
-	const char *domain = at != NULL ? at + 1 : addr;
-	char key[TX_LEG_KEY];
+	const char *host = at != NULL ? at + 1 : addr;
 	struct tx_leg *leg;
 	unsigned l;
 
-	enum config_tls tls = leg_tls_policy(s, domain);
-
-	/* the policy is part of the key: a pooled connection was opened under it */
-	if (cfg->mx_delivery)
-		snprintf(key, sizeof(key), "%s:%u/%s", domain, (unsigned)port,
-			 config_tls_name(tls));
-	else
-		snprintf(key, sizeof(key), "%s", cfg->upstream); /* one relay takes all */
+	if (!cfg->mx_delivery) {
+		host = cfg->upstream; /* one relay takes all */
+		port = 0;
+	}
+	/* the transaction's zone table is fixed, so host and port decide the policy too */
 	for (l = 0; l < tx->nlegs; l++) {
 		leg = &tx->legs[l];
-		if (strcasecmp(leg->key, key) != 0)
+		if (leg->port != port || strcasecmp(leg->host, host) != 0)
 			continue;
 		/* an idle leg whose connection went away reconnects */
 		if (!leg->failed && leg->up == NULL && leg->nh_handle == 0)
@@ -229,13 +223,16 @@ leg_for(struct session *s, const char *addr, uint16_t port)
 	if (tx->nlegs == TX_MAX_LEGS)
 		return -1;
 	leg = &tx->legs[tx->nlegs];
-	memset(leg, 0, offsetof(struct tx_leg, fifo));
-	leg->fifo_head = leg->nwait = leg->nsent = 0;
-	leg->ndests = 0;
-	snprintf(leg->key, sizeof(leg->key), "%s", key);
-	snprintf(leg->host, sizeof(leg->host), "%s", cfg->mx_delivery ? domain : cfg->upstream);
+	memset(leg, 0, sizeof(*leg));
+	snprintf(leg->host, sizeof(leg->host), "%s", host);
 	leg->port = port;
-	leg->tls = (uint8_t)tls;
+	leg->tls = (uint8_t)leg_tls_policy(s, host);
+	/* the policy is part of the pool key: a pooled connection was opened under it */
+	if (cfg->mx_delivery)
+		snprintf(leg->key, sizeof(leg->key), "%s:%u/%s", host, (unsigned)port,
+			 config_tls_name((enum config_tls)leg->tls));
+	else
+		snprintf(leg->key, sizeof(leg->key), "%s", cfg->upstream);
 	l = tx->nlegs++;
 	leg_start(s, l, true);
 	return (int)l;
@@ -276,11 +273,12 @@ leg_pop(struct session *s, unsigned l)
 	struct tx_leg *leg = &s->tx->legs[l];
 	unsigned g;
 
-	BUG_ON(leg->nwait == 0 || leg->nsent == 0);
+	BUG_ON(leg->nwait == 0);
 	g = leg->fifo[leg->fifo_head];
 	leg->fifo_head = (uint8_t)((leg->fifo_head + 1) % ZONE_MAX_GROUPS);
 	leg->nwait--;
-	leg->nsent--;
+	if (leg->nsent != 0) /* a failed leg's queue may hold RCPTs never sent */
+		leg->nsent--;
 	return g;
 }
 
@@ -293,11 +291,10 @@ leg_retry(struct session *s, unsigned l)
 	if (s->sh->now_ms >= leg->deadline_ms)
 		return false;
 	if (leg->pooled) {
-		/* a pooled connection the server had closed: start afresh, once */
+		/* a pooled connection the server had closed: start afresh, once
+		 * (a start that fails at once answers the queued RCPTs itself) */
 		leg->pooled = false;
 		leg_start(s, l, false);
-		if (leg->failed)
-			sess_leg_failed(s, l, leg->fail_reply);
 		return true;
 	}
 	if (leg->nh == NULL || leg->next_cand >= leg->nh->ncand)

@@ -46,7 +46,8 @@ void leg_queue(struct session *s, unsigned l, unsigned g);
  */
 void leg_flush(struct session *s, unsigned l, bool then_data);
 
-/* The route group whose RCPT reply leg l just received. */
+/* The route group at the head of leg l's queue, taken off it: the one its
+ * upstream's RCPT reply is for (or its failure). */
 unsigned leg_pop(struct session *s, unsigned l);
 
 /*

@@ -837,6 +837,20 @@ sess_route_forward(struct session *s, const struct zone_decision *d)
 	sess_route_send(s);
 }
 
+/* Route the RCPT to one destination, addr (no port: its MX), as a route of one group. */
+static void
+sess_route_to(struct session *s, const char *addr, const struct zone_decision *d)
+{
+	const char *const addrs[1] = {addr};
+	const uint16_t ports[1] = {0};
+	size_t off = 0;
+
+	if (route_begin(s, strlen(addr) + 1, d)) {
+		route_add_group(&s->tx->route, addrs, ports, 1, &off);
+		sess_route_send(s);
+	}
+}
+
 /*
  * Count one bounce through SRS address addr on this shard; false once it
  * has carried srs-max-uses within its window (issue 5: a valid SRS address
@@ -883,9 +897,7 @@ sess_route_srs(struct session *s)
 	int64_t now = (int64_t)time(NULL);
 	enum srs_status st =
 	    srs_reverse(s->sh->srs, tx->rcpt, strlen(tx->rcpt), now, orig, sizeof(orig));
-	const char *reply = NULL, *const addrs[1] = {orig};
-	const uint16_t ports[1] = {0};
-	size_t off = 0;
+	const char *reply = NULL;
 
 	if (st == SRS_NOT_SRS)
 		return false;
@@ -903,10 +915,7 @@ sess_route_srs(struct session *s)
 		sess_log_rcpt(s, "srs-bounce", srs_status_text(st), NULL, reply, strlen(reply));
 		return true;
 	}
-	if (route_begin(s, strlen(orig) + 1, NULL)) {
-		route_add_group(&tx->route, addrs, ports, 1, &off);
-		sess_route_send(s);
-	}
+	sess_route_to(s, orig, NULL);
 	return true;
 }
 
@@ -919,17 +928,11 @@ static bool
 sess_route_postmaster(struct session *s, const struct zone_decision *d)
 {
 	const char *pm = s->sh->cfg->postmaster, *rcpt = s->tx->rcpt;
-	const char *const addrs[1] = {pm};
-	const uint16_t ports[1] = {0};
-	size_t off = 0;
 
 	if (pm[0] == '\0' || !(strcasecmp(rcpt, "postmaster") == 0 ||
 			       (d->zone != NULL && strncasecmp(rcpt, "postmaster@", 11) == 0)))
 		return false;
-	if (route_begin(s, strlen(pm) + 1, d)) {
-		route_add_group(&s->tx->route, addrs, ports, 1, &off);
-		sess_route_send(s);
-	}
+	sess_route_to(s, pm, d);
 	return true;
 }
 
@@ -1861,7 +1864,7 @@ sess_route_reply(struct session *s, unsigned l, unsigned g, const struct smtp_re
 void
 sess_up_rcpt_reply(struct session *s, unsigned l, const struct smtp_reply *r)
 {
-	BUG_ON(s->wait != WAIT_RCPT || l >= s->tx->nlegs);
+	BUG_ON(s->wait != WAIT_RCPT || l >= s->tx->nlegs || s->tx->legs[l].nsent == 0);
 	sess_route_reply(s, l, leg_pop(s, l), r);
 }
 
@@ -1891,14 +1894,8 @@ sess_leg_failed(struct session *s, unsigned l, const char *reply)
 	 * so only the last one can settle it and resume the session, which may
 	 * then queue the next RCPT on this leg: that one is not ours to answer.
 	 */
-	for (unsigned n = leg->nwait; n != 0; n--) {
-		unsigned g = leg->fifo[leg->fifo_head];
-
-		leg->fifo_head = (uint8_t)((leg->fifo_head + 1) % ZONE_MAX_GROUPS);
-		leg->nwait--;
-		leg->nsent = leg->nsent != 0 ? (uint8_t)(leg->nsent - 1) : 0;
-		sess_route_reply(s, l, g, &r);
-	}
+	for (unsigned n = leg->nwait; n != 0; n--)
+		sess_route_reply(s, l, leg_pop(s, l), &r);
 }
 
 void
