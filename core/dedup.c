@@ -13,8 +13,11 @@ int
 dedup_init(struct dedup *d, uint64_t window_s)
 {
 	d->slots = calloc(DEDUP_SLOTS, sizeof(*d->slots));
-	if (d->slots == NULL)
+	d->addr_bits = calloc(DEDUP_ADDR_BITS / 64, sizeof(*d->addr_bits));
+	if (d->slots == NULL || d->addr_bits == NULL) {
+		dedup_fini(d);
 		return -ENOMEM;
+	}
 	d->window_s = window_s;
 	atomic_store(&d->live, 0);
 	return 0;
@@ -25,6 +28,8 @@ dedup_fini(struct dedup *d)
 {
 	free(d->slots);
 	d->slots = NULL;
+	free(d->addr_bits);
+	d->addr_bits = NULL;
 }
 
 uint64_t
@@ -57,6 +62,23 @@ dedup_add(struct dedup *d, uint64_t fp, uint64_t now_s)
 	atomic_store_explicit(&s->expires, now_s + d->window_s, memory_order_relaxed);
 	atomic_store_explicit(&s->fp, fp, memory_order_release);
 	atomic_fetch_add_explicit(&d->live, 1, memory_order_relaxed);
+}
+
+void
+dedup_mark_addr(struct dedup *d, uint64_t addr_hash)
+{
+	uint64_t bit = addr_hash % DEDUP_ADDR_BITS;
+
+	atomic_fetch_or_explicit(&d->addr_bits[bit / 64], 1ull << (bit % 64), memory_order_relaxed);
+}
+
+bool
+dedup_addr_marked(const struct dedup *d, uint64_t addr_hash)
+{
+	uint64_t bit = addr_hash % DEDUP_ADDR_BITS;
+
+	return atomic_load_explicit(&d->addr_bits[bit / 64], memory_order_relaxed) &
+	       (1ull << (bit % 64));
 }
 
 bool

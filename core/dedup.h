@@ -31,7 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DEDUP_SLOTS (1u << 16) /* fingerprints kept at most (1 MiB) */
+#define DEDUP_SLOTS	(1u << 16) /* fingerprints kept at most (1 MiB) */
+#define DEDUP_ADDR_BITS (1u << 20) /* the address filter (128 KiB) */
 
 struct dedup_slot {
 	_Atomic uint64_t fp;	  /* fingerprint; 0 = free */
@@ -39,9 +40,10 @@ struct dedup_slot {
 };
 
 struct dedup {
-	struct dedup_slot *slots; /* DEDUP_SLOTS of them */
-	uint64_t window_s;	  /* how long a fingerprint is kept */
-	_Atomic uint64_t live;	  /* fingerprints ever added (0: skip hashing) */
+	struct dedup_slot *slots;    /* DEDUP_SLOTS of them */
+	_Atomic uint64_t *addr_bits; /* DEDUP_ADDR_BITS: addresses that ever got a fingerprint */
+	uint64_t window_s;	     /* how long a fingerprint is kept */
+	_Atomic uint64_t live;	     /* fingerprints ever added (0: skip hashing) */
 };
 
 /* 0 or -ENOMEM. */
@@ -59,6 +61,15 @@ uint64_t dedup_content_hash(const void *p, size_t n);
 
 /* Remember fp until now + window. */
 void dedup_add(struct dedup *d, uint64_t fp, uint64_t now_s);
+
+/*
+ * The address filter: a bit per dedup_addr_hash(), set beside each
+ * dedup_add() and never cleared. A message whose destinations have no bit
+ * set cannot be a known delivery, so its content need not be hashed at all
+ * (a false positive only costs that hash).
+ */
+void dedup_mark_addr(struct dedup *d, uint64_t addr_hash);
+bool dedup_addr_marked(const struct dedup *d, uint64_t addr_hash);
 
 /* Was fp delivered within the window? */
 bool dedup_seen(const struct dedup *d, uint64_t fp, uint64_t now_s);

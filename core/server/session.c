@@ -1290,11 +1290,36 @@ sess_is_loop(const struct session *s)
 	return sp != NULL && rfc5322_count_fields(sp->base, sp->len, "Received", max) > max;
 }
 
+/* dedup_addr_hash() of tracked destination i. */
+static uint64_t
+sess_dest_hash(const struct smtp_tx *tx, unsigned i)
+{
+	return dedup_addr_hash(tx->dests + tx->track[i].off);
+}
+
 /* The fingerprint of this content delivered to tracked destination i (core/dedup.h). */
 static uint64_t
 sess_dest_fingerprint(const struct smtp_tx *tx, unsigned i, uint64_t content)
 {
-	return dedup_fingerprint(content, dedup_addr_hash(tx->dests + tx->track[i].off), 1);
+	return dedup_fingerprint(content, sess_dest_hash(tx, i), 1);
+}
+
+/*
+ * The content's hash when some destination may have had this message
+ * before (core/dedup's address filter), else 0: most messages are never
+ * hashed, even once the table holds fingerprints.
+ */
+static uint64_t
+sess_dedup_content(const struct session *s)
+{
+	const struct smtp_tx *tx = s->tx;
+
+	if (dedup_empty(s->sh->dedup))
+		return 0;
+	for (unsigned i = 0; i < tx->ntrack; i++)
+		if (dedup_addr_marked(s->sh->dedup, sess_dest_hash(tx, i)))
+			return dedup_content_hash(tx->spool->base, tx->spool->len);
+	return 0;
 }
 
 /* Did every destination of leg l get this content already (within dedup-window)? */
@@ -1374,6 +1399,7 @@ sess_remember_deliveries(struct session *s, bool ok, uint64_t content)
 		if (content == 0)
 			content = dedup_content_hash(tx->spool->base, tx->spool->len);
 		dedup_add(s->sh->dedup, sess_dest_fingerprint(tx, i, content), now);
+		dedup_mark_addr(s->sh->dedup, sess_dest_hash(tx, i));
 	}
 }
 
@@ -1478,8 +1504,7 @@ sess_end_of_content(struct session *s, unsigned err)
 	sess_pause(s, WAIT_DOT);
 	tx->data_wait = tx->data_failed = 0;
 	tx->have_data_answer = false;
-	content =
-	    dedup_empty(s->sh->dedup) ? 0 : dedup_content_hash(tx->spool->base, tx->spool->len);
+	content = sess_dedup_content(s);
 	/* every destination host at once; the spool is shared, not copied */
 	for (unsigned l = 0; l < tx->nlegs; l++) {
 		struct tx_leg *leg = &tx->legs[l];

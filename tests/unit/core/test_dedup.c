@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/dedup.h"
@@ -108,4 +109,21 @@ Test(dedup, concurrent_adds_never_make_an_unadded_fingerprint_seen)
 		cr_assert_eq(pthread_join(t[i], &bad[i]), 0);
 		cr_assert_null(bad[i]);
 	}
+}
+
+Test(dedup, address_filter_marks_what_was_added_and_little_else)
+{
+	uint64_t a = dedup_addr_hash("a@dest.test");
+	unsigned marked = 0;
+	char addr[32];
+
+	cr_assert_not(dedup_addr_marked(&d, a));
+	dedup_mark_addr(&d, a);
+	cr_assert(dedup_addr_marked(&d, a));
+	/* one bit in 2^20: other addresses stay unmarked, bar a rare collision */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(addr, sizeof(addr), "u%d@dest.test", i);
+		marked += dedup_addr_marked(&d, dedup_addr_hash(addr));
+	}
+	cr_assert_leq(marked, 2, "%u of 10000 other addresses look marked", marked);
 }
