@@ -426,11 +426,6 @@ FWD_PLAIN_SINK=$(e2e_free_ports 1)
 FWD_TLS_SINK=$(e2e_free_ports 1 "$FWD_PLAIN_SINK")
 read -r FWD_PLAIN_PORT FWD_TLS_PORT FWD_DNS <<<"$(e2e_free_ports 3 "$FWD_PLAIN_SINK" "$FWD_TLS_SINK")"
 cat >"$E2E_TMP/bench.zone" <<'ZONE'
-$ORIGIN e2e.test.
-$TTL 3600
-@     SOA   ns.e2e.test. hostmaster.e2e.test. 1 3600 600 86400 60
-@     NS    ns.e2e.test.
-ns    A     127.0.0.1
 sink  A     127.0.0.1
 ZONE
 if [ -x /usr/sbin/nsd ] && sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pki" >>"$LOG" 2>&1; then

@@ -417,15 +417,24 @@ e2e_start_sink()
 	E2E_LAST_PID=$pid
 }
 
-# e2e_start_nsd ZONE ZONEFILE PORT: Debian's NSD, authoritative for ZONE (zone file
-# ZONEFILE, copied) on 127.0.0.1:PORT over UDP and TCP, its files in $E2E_TMP/nsd;
-# waits until it answers ZONE's SOA. Skips the test (77) when nsd is not installed.
+# e2e_start_nsd ZONE RECORDS PORT: Debian's NSD, authoritative for ZONE on
+# 127.0.0.1:PORT over UDP and TCP, its files in $E2E_TMP/nsd. RECORDS holds the
+# zone's records relative to ZONE; the SOA, the NS and its address (ns.ZONE A
+# 127.0.0.1) are written here, TTL 60. Waits until NSD answers ZONE's SOA. Skips the
+# test (77) when nsd is not installed.
 e2e_start_nsd()
 {
 	local zone=$1 zonefile=$2 port=$3 d=$E2E_TMP/nsd i
 	[ -x /usr/sbin/nsd ] || e2e_skip "nsd is not installed (apt-get install nsd)"
 	mkdir -p "$d"
-	cp "$zonefile" "$d/$zone.zone"
+	{
+		echo "\$ORIGIN $zone."
+		echo "\$TTL 60"
+		echo "@ SOA ns.$zone. hostmaster.$zone. 1 3600 600 86400 60"
+		echo "@ NS ns.$zone."
+		echo "ns A 127.0.0.1"
+		cat "$zonefile"
+	} >"$d/$zone.zone"
 	cat >"$d/nsd.conf" <<CONF
 server:
 	ip-address: 127.0.0.1@$port

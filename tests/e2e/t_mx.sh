@@ -42,11 +42,6 @@ sh "$E2E_LIB_DIR/../support/gen-test-pki.sh" pki >pki.log 2>&1 ||
 
 # --- DNS ---
 cat >test.zone <<'ZONE'
-$ORIGIN test.
-$TTL 60
-@              SOA   ns.test. hostmaster.test. 1 3600 600 86400 60
-@              NS    ns.test.
-ns             A     127.0.0.1
 pref           MX    10 mx1.pref.test.
 pref           MX    20 mx2.pref.test.
 mx1.pref       A     127.0.0.2

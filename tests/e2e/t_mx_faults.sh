@@ -22,11 +22,6 @@ read -r PL PL2 PL3 PD PS PT PMX <<<"$(e2e_free_ports 7)"
 
 # --- DNS: NSD with the destinations; a SERVFAIL server; a silent one ---
 cat >test.zone <<'ZONE'
-$ORIGIN test.
-$TTL 60
-@          SOA   ns.test. hostmaster.test. 1 3600 600 86400 60
-@          NS    ns.test.
-ns         A     127.0.0.1
 ok         MX    10 mx.ok.test.
 mx.ok      A     127.0.0.2
 reset      MX    10 mx.reset.test.
