@@ -23,6 +23,9 @@
  *            the top 1,024 take ~58%);
  *   hot      the first 1,024 samples round-robin: the table entries stay in cache, so
  *            this is the CPU cost of the lookup code itself.
+ * Each distribution is laid out first as a stream: the addresses' bytes back to back in
+ * lookup order (struct stream), read in turn as a shard reads RCPT lines from its input
+ * buffers.
  *
  * Output, one parseable line per figure (bench/run.sh reads them):
  *   route: load_ms=... rss_mib=... zones=... rules=...
@@ -244,50 +247,89 @@ zipf_sequence(size_t n, size_t *np)
 }
 
 /*
- * N timed lookups, after one warm-up pass over the order: samples s[0..ns) round-robin
- * (order NULL) or s[order[k]] for k round-robin over order[0..norder). batch 0 calls
+ * The addresses of one distribution in the order they are looked up, their bytes one
+ * after another in one buffer (addr[i] points into it), as a shard finds the RCPT
+ * lines of its sessions in its input buffers: the benchmark reads them in a stream,
+ * so what it measures is the lookup, not a cache miss on the harness's own sample
+ * records (the Zipf order over 200,000 scattered samples cost one per lookup).
+ */
+struct stream {
+	const char **addr; /* n pointers into bytes */
+	size_t *len;	   /* n lengths */
+	char *bytes;	   /* owned: the addresses back to back */
+	size_t n;	   /* entries, a multiple of BENCH_WIDE */
+};
+
+/* The stream of samples s[order[k]] for k < norder (order NULL: s[0..ns) in turn),
+ * cut to a multiple of BENCH_WIDE entries; false on ENOMEM. */
+static bool
+stream_build(struct stream *st, const struct sample *s, size_t ns, const uint32_t *order,
+	     size_t norder)
+{
+	size_t n = (order != NULL ? norder : ns) / BENCH_WIDE * BENCH_WIDE, bytes = 0, off = 0;
+
+	for (size_t k = 0; k < n; k++)
+		bytes += s[order != NULL ? order[k] : k].len;
+	st->addr = malloc(n * sizeof(*st->addr));
+	st->len = malloc(n * sizeof(*st->len));
+	st->bytes = malloc(bytes + 1);
+	st->n = n;
+	if (st->addr == NULL || st->len == NULL || st->bytes == NULL)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		const struct sample *e = &s[order != NULL ? order[k] : k];
+
+		memcpy(st->bytes + off, e->addr, e->len);
+		st->addr[k] = st->bytes + off;
+		st->len[k] = e->len;
+		off += e->len;
+	}
+	return true;
+}
+
+static void
+stream_free(struct stream *st)
+{
+	free(st->addr);
+	free(st->len);
+	free(st->bytes);
+}
+
+/*
+ * N timed lookups over the stream, round-robin, after one warm-up pass. batch 0 calls
  * zone_lookup() once per address; batch B > 0 calls zone_lookup_batch() on B addresses
- * at a time (into B decisions, d[0..B)). Prints
+ * at a time (into B decisions, d[0..B); B divides the stream's length). Prints
  * "route: NAME=... lookups=... hits=... misses=... COUNT=... ns_per_lookup=...".
  */
 static void
-run(const char *name, const char *count, const struct zone_table *t, const struct sample *s,
-    size_t ns, const uint32_t *order, size_t norder, unsigned long long nlookups, unsigned batch,
+run(const char *name, const char *count, size_t ns, const struct zone_table *t,
+    const struct stream *st, unsigned long long nlookups, unsigned batch,
     struct zone_decision *const d[], unsigned long long *sink)
 {
-	size_t len = order != NULL ? norder : ns;
 	unsigned long long hits = 0;
-	const char *addrs[BENCH_WIDE];
-	size_t lens[BENCH_WIDE];
-	for (size_t k = 0; k < len; k++) {
-		const struct sample *e = &s[order != NULL ? order[k] : k];
-		zone_lookup(t, e->addr, e->len, d[0]);
-	}
 	size_t k = 0;
+
+	for (size_t i = 0; i < st->n; i++)
+		zone_lookup(t, st->addr[i], st->len[i], d[0]);
 	double l0 = now_s();
 	if (batch == 0) {
 		for (unsigned long long n = 0; n < nlookups; n++) {
-			const struct sample *e = &s[order != NULL ? order[k] : k];
-			zone_lookup(t, e->addr, e->len, d[0]);
+			zone_lookup(t, st->addr[k], st->len[k], d[0]);
 			hits += d[0]->action != ZONE_REFUSE;
 			*sink += d[0]->ngroups;
-			if (++k == len)
+			if (++k == st->n)
 				k = 0;
 		}
 	} else {
 		for (unsigned long long n = 0; n < nlookups; n += batch) {
-			for (unsigned b = 0; b < batch; b++) {
-				const struct sample *e = &s[order != NULL ? order[k] : k];
-				addrs[b] = e->addr;
-				lens[b] = e->len;
-				if (++k == len)
-					k = 0;
-			}
-			zone_lookup_batch(t, addrs, lens, batch, d);
+			zone_lookup_batch(t, st->addr + k, st->len + k, batch, d);
 			for (unsigned b = 0; b < batch; b++) {
 				hits += d[b]->action != ZONE_REFUSE;
 				*sink += d[b]->ngroups;
 			}
+			k += batch;
+			if (k == st->n)
+				k = 0;
 		}
 		nlookups = (nlookups + batch - 1) / batch * batch;
 	}
@@ -356,8 +398,8 @@ main(int argc, char **argv)
 	} else {
 		s = samples_generate(zone_table_nzones(t), &sbuf, &ns);
 	}
-	if (s == NULL || ns == 0) {
-		fprintf(stderr, "bench_route: no sample addresses\n");
+	if (s == NULL || ns < BENCH_WIDE) {
+		fprintf(stderr, "bench_route: fewer than %u sample addresses\n", BENCH_WIDE);
 		return 1;
 	}
 	struct zone_decision *dv = calloc(BENCH_WIDE, sizeof(*dv)), *d[BENCH_WIDE];
@@ -391,14 +433,23 @@ main(int argc, char **argv)
 	     "batch_hot_lookups_per_s"},
 	    {BENCH_WIDE, "batch64_uniform_per_s", "batch64_zipf_per_s", "batch64_hot_per_s"},
 	};
+	/* uniform: every sample in shuffled order, random zones across the table; hot
+	 * set: the first 1,024 samples round-robin, table entries in cache */
+	struct stream uniform, zipfs, hot;
+	if (!stream_build(&uniform, s, ns, NULL, 0) || !stream_build(&zipfs, s, ns, zipf, nz) ||
+	    !stream_build(&hot, s, nhot, NULL, 0)) {
+		fprintf(stderr, "bench_route: out of memory for the address streams\n");
+		return 1;
+	}
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		unsigned batch = modes[m].batch;
-		/* uniform: every sample in shuffled order, random zones across the table */
-		run(modes[m].uniform, "samples", t, s, ns, NULL, 0, nlookups, batch, d, &sink);
-		run(modes[m].zipf, "zipf_samples", t, s, ns, zipf, nz, nlookups, batch, d, &sink);
-		/* hot set: the first 1,024 samples round-robin, table entries in cache */
-		run(modes[m].hot, "hot_samples", t, s, nhot, NULL, 0, nlookups, batch, d, &sink);
+		run(modes[m].uniform, "samples", ns, t, &uniform, nlookups, batch, d, &sink);
+		run(modes[m].zipf, "zipf_samples", ns, t, &zipfs, nlookups, batch, d, &sink);
+		run(modes[m].hot, "hot_samples", nhot, t, &hot, nlookups, batch, d, &sink);
 	}
+	stream_free(&uniform);
+	stream_free(&zipfs);
+	stream_free(&hot);
 	fprintf(stderr,
 		"bench_route: %zu samples (%zu labelled hit), %zu decided as labelled; "
 		"sizeof(struct zone_decision)=%zu; groups seen %llu\n",

@@ -4,47 +4,28 @@
  * allocation, no libidn2 (domains are matched as the bytes the table holds:
  * the lowercase A-label or the canonical U-label alias).
  *
- * Cost: one pass over the address (split, fold, check: 16 bytes at a time
- * with SSE2 for the usual local part of letters, digits, "+-_." and for the
- * domain, a table-driven byte scan for other unquoted ones, the loader's own
- * parser for a quoted one), one XXH3 of "local@domain" and one probe of the
- * rules set.
- * That decides an address written as the table stores it (the usual hit)
- * without reading its zone. Otherwise: one probe for the domain (plus one
- * per parent whose dot count some wildcard zone has, in their small set,
- * when the exact name missed), one for the zone's own key when the address spelled it otherwise,
- * one per separator in the local part, tried from the right (sub-address; at
- * most 63, usually 0-1; catch-all is a pointer). Then the decision: only
- * the fields used are written, and destinations are pointers into the table
- * (only a tag=append address is built, in the decision). No snprintf, no
- * strlen of table strings.
+ * Cost: one pass over the address (split, fold, check: the usual address -- at
+ * most 64 octets, a local part of letters, digits, "+-_.", an ASCII domain -- 32
+ * bytes at a time with AVX2 when the CPU has it, any other byte by byte, the
+ * loader's own parser for a quoted local part), one XXH3 of "local@domain" and
+ * one probe of the rules set. That decides an address written as the table
+ * stores it (the usual hit) without reading its zone. Otherwise: one probe for
+ * the domain (plus one per parent whose dot count some wildcard zone has, in
+ * their small set, when the exact name missed), one for the zone's own key when
+ * the address spelled it otherwise, one per separator in the local part, tried
+ * from the right (sub-address; the split notes where they can be; catch-all is
+ * a pointer). Then the decision: only the fields used are written, and
+ * destinations are pointers into the table (only a tag=append address is
+ * built, in the decision). No snprintf, no strlen of table strings.
  *
- * On a table far bigger than the caches the cost is memory latency: a hash
- * slot and a record for a hit, two more for a miss, each ~200 ns here (and a
- * TLB miss). zone_lookup_batch() overlaps them across addresses: see struct
- * zone_job. Measured on 1M zones / 5M rules (bench_route, medians of 3,
- * before -> after this design): single lookups 1.46 -> 2.09 M/s uniform,
- * 2.47 -> 3.75 M/s Zipf, 5.65 -> 10.2 M/s hot; batches of 16 2.31 -> 5.27,
- * 3.05 -> 5.68, 6.11 -> 11.3 M/s.
- *
- * Then the ring of jobs, the 16-byte split and the parent-walk filter (same
- * bench, medians of 5 in one sitting on a shared, noisy machine; spread
- * +-20%): single 1.97 -> 2.04 M/s uniform, 2.83 -> 2.88 Zipf, 11.5 -> 12.1
- * hot; batches of 16 4.63 -> 5.62, 4.84 -> 5.11, 11.9 -> 11.1; of 64 5.51 ->
- * 5.22, 5.13 -> 6.13, 11.1 -> 11.8. Per CPU-second (a driver timing only
- * route/): single hot +30%, single uniform +7%, batches within noise. What
- * bounds them here: a lone lookup waits for 2-5 dependent misses (~90 ns each
- * on 2 MiB pages, ~300 ns on 4 KiB pages: a random-read loop over 1 GiB) on
- * top of ~80 ns of work, so single lookups that miss the caches cannot reach
- * 10 M/s (100 ns a lookup); the hot set does (12 M/s). A batch is
- * not short of memory parallelism (the same loop does an independent random
- * read every 8.6 ns, and rings of 8 to 64 measure the same): it spends ~95 ns
- * of work a lookup even with every line in cache, and ~85 ns more on the
- * uniform mix. A 10k-zone table that fits in L3 still runs its uniform mix
- * 1.7x slower than its hot set (8.3 against 13.6 M/s): L2 misses on the
- * lookups' own lines and branches that random addresses mispredict (the 1,024
- * hot addresses are partly learnt by the predictor: with 16,384 of them the
- * big table already runs at the uniform speed).
+ * On a table far bigger than the caches the cost is memory: a hash slot and a
+ * record for a hit, two more for a miss, each a cache miss and, on this kind of
+ * virtual machine, a TLB miss (a dependent random read over 1 GiB: ~200 ns;
+ * over 8 MiB already ~120 ns). A lone lookup waits for them one after another,
+ * so single lookups that miss the caches cannot reach 10 M/s (100 ns a
+ * lookup). zone_lookup_batch() keeps up to 32 lookups in flight and overlaps
+ * their misses: see struct zone_job and zone_lookup_batch(). Figures: bench_route
+ * (bench/README.md) and the note of issue 4.
  *
  * Open-relay handling (the list is in zone.h at zone_lookup()): nothing is
  * ever "rewritten" into another address -- no percent hack, no bang path, no
@@ -58,6 +39,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "route/zone_int.h"
 
@@ -67,7 +51,7 @@
 #define ZONE_R_NODEST  ">: Recipient address rejected: no verified destination"
 #define ZONE_R_DROP    "250 2.1.5 Ok"
 #define ZONE_ECHO_MAX  256 /* octets of the address echoed in a 5.1.1 reply */
-#define ZONE_RING      32  /* lookups in flight in zone_lookup_batch() */
+#define ZONE_RING      32  /* lookups in flight in zone_lookup_batch() (<= 256: uint8_t) */
 
 /* An RCPT domain byte as the table holds it: LDH and '.' (ASCII letters
  * lowercased), UTF-8 bytes (>= 0x80) as they are (only the canonical U-label
@@ -124,6 +108,54 @@ zone_set_reply(struct zone_decision *out, const char *s, size_t n)
 
 #define ZONE_REPLY(out, lit) zone_set_reply((out), (lit), sizeof(lit) - 1)
 
+#ifdef __SSE2__
+/* Does the 16-byte chunk c need zone_echo[]: a byte outside 0x20..0x7e, '<' or '>'?
+ * (c + 1 > 0x20 as signed bytes for 0x20..0x7e; 0x7f wraps negative) */
+static inline bool
+zone_echo_needed(__m128i c)
+{
+	__m128i bad = _mm_cmplt_epi8(_mm_add_epi8(c, _mm_set1_epi8(1)), _mm_set1_epi8(0x21));
+
+	bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('<')),
+					     _mm_cmpeq_epi8(c, _mm_set1_epi8('>'))));
+	return _mm_movemask_epi8(bad) != 0;
+}
+
+/* addr[0..len) into p through zone_echo[], 16 bytes at a time while they need no
+ * change (the usual address: printable ASCII without '<' or '>'); from 16 bytes on,
+ * the last 16 in one more chunk that overlaps the one before. */
+static void
+zone_echo_copy(char *p, const char *addr, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= len; i += 16) {
+		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(addr + i));
+
+		if (zone_echo_needed(c))
+			break;
+		_mm_storeu_si128((__m128i *)(void *)(p + i), c);
+	}
+	if (i < len && len >= 16 && i + 16 > len) {
+		__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(addr + len - 16));
+
+		if (!zone_echo_needed(c)) {
+			_mm_storeu_si128((__m128i *)(void *)(p + len - 16), c);
+			return;
+		}
+	}
+	for (; i < len; i++)
+		p[i] = (char)zone_echo[(unsigned char)addr[i]];
+}
+#else
+static void
+zone_echo_copy(char *p, const char *addr, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (char)zone_echo[(unsigned char)addr[i]];
+}
+#endif
+
 /* "550 5.1.1 <ADDR" + tail, ADDR printable ASCII only and capped. */
 static void
 zone_reply_addr(struct zone_decision *out, const char *addr, size_t len, const char *tail,
@@ -136,8 +168,7 @@ zone_reply_addr(struct zone_decision *out, const char *addr, size_t len, const c
 	p += sizeof(head) - 1;
 	if (len > ZONE_ECHO_MAX)
 		len = ZONE_ECHO_MAX;
-	for (size_t i = 0; i < len; i++)
-		p[i] = (char)zone_echo[(unsigned char)addr[i]];
+	zone_echo_copy(p, addr, len);
 	memcpy(p + len, tail, tlen + 1);
 }
 
@@ -307,31 +338,29 @@ zone_labels_ok(const char *d, size_t n)
 	return true;
 }
 
-static size_t zone_count_dots(const char *d, size_t n);
+static size_t zone_dot_offsets(const char *d, size_t n, uint8_t pos[]);
 
 /* The nearest parent zone of a lowercased domain that is a wildcard, or NULL (the
  * domain itself has no zone of its own). NULL too when the labels in front of the
  * parent are not valid (empty, over 63 octets, hyphen first or last, bad UTF-8). Only
- * the suffixes with as many dots as some wildcard zone name are probed: an unserved
- * "x.invalid" costs a count, not a probe per label. */
+ * the suffixes with as many dots as some wildcard zone name are probed, nearest
+ * parent (longest suffix) first: an unserved "x.invalid" costs finding its dots, not
+ * a probe per label. */
 static const struct zone_zone *
 zone_find_parent(const struct zone_table *t, const char *d, size_t n)
 {
-	size_t dots; /* dots in d[i + 1..n), the suffix probed */
+	uint8_t pos[ZONE_MAX_DOMAIN]; /* n <= ZONE_MAX_DOMAIN, and a domain may be all dots */
+	size_t dots;
 
 	if (!t->any_wildcard)
 		return NULL;
-	dots = zone_count_dots(d, n);
-	for (size_t i = 0; i < n; i++) {
-		const struct zone_dom *e;
+	dots = zone_dot_offsets(d, n, pos);
+	/* the suffix after dot k has dots - 1 - k dots */
+	for (size_t k = dots > (size_t)t->wild_max_dots + 1 ? dots - 1 - t->wild_max_dots : 0;
+	     k + t->wild_min_dots < dots; k++) {
+		size_t i = pos[k];
+		const struct zone_dom *e = zone__get(t, &t->wild, d + i + 1, n - i - 1);
 
-		if (d[i] != '.')
-			continue;
-		if (--dots < t->wild_min_dots)
-			break;
-		if (dots > t->wild_max_dots)
-			continue;
-		e = zone__get(t, &t->wild, d + i + 1, n - i - 1);
 		if (e != NULL)
 			return zone_labels_ok(d, i) ? e->zone : NULL;
 	}
@@ -363,7 +392,7 @@ enum zone_verdict {
 /*
  * What a lookup in flight does when it is next advanced. Each step reads only what
  * the step before prefetched (a hash slot or a record) and ends by prefetching what
- * the next one reads, so in zone_lookup_batch() the other lookups of the ring run
+ * the next one reads, so in zone_lookup_batch() the other lookups in flight run
  * while a line comes in:
  *   RULE    the rule slot of "local@domain" (local part and domain folded): its
  *           candidate entry by hash tag alone (no dereference), record prefetched;
@@ -393,18 +422,18 @@ enum zone_step {
 	ZONE_S_CHECK,
 	ZONE_S_CATCHALL,
 	ZONE_S_APPLY,
+	ZONE_NSTEPS
 };
 
 /*
  * One lookup in flight. zone_lookup() runs one job step after step; zone_lookup_batch()
- * keeps a ring of them and advances each in turn, so the cache misses of different
- * addresses overlap instead of queueing, and a finished job's place takes the next
- * address at once (no batch waits for its slowest lookup, and a miss that needs five
- * steps holds one place, not the whole batch). This replaced five whole-batch stages
- * (every address through stage 1, then all through stage 2...), which left the deep
+ * keeps ZONE_RING of them and advances each one step per pass (struct zone_pipe), so
+ * the cache misses of different addresses overlap instead of queueing, and a finished
+ * job's place takes the next address at once (no batch waits for its slowest lookup,
+ * and a miss that needs five steps holds one place, not the whole batch). Whole-batch
+ * stages (every address through stage 1, then all through stage 2...) left the deep
  * misses (sub-address, catch-all) waiting one after another at the end of a batch.
- * Depth: rings of 8, 16, 32 and 64 measured the same on batches of 64 and 256 (1M
- * zones / 5M rules, ~5-6 M/s per CPU-second uniform): past 8 in flight, what is left
+ * Depth: 8 to 64 in flight measured alike (1M zones / 5M rules): past 8, what is left
  * is the work of the lookups and the misses prefetching does not hide; 32 leaves room
  * for slower memory.
  */
@@ -428,6 +457,9 @@ struct zone_job {
 					  rule's, so a miss waits for both at once (a batch keeps
 					  the hash for the lookups that need it) */
 	unsigned long hd;	       /* eager: zone__hash() of the domain */
+	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
+					  sub-address separator (letters, digits, '.' and UTF-8
+					  never are): the bases zone_next_base() tries */
 	bool suspicious;	       /* '%', '!' or '@' in the local part */
 	bool upper;		       /* ASCII capitals in the local part: key differs from it */
 	char lbuf[ZONE_MAX_LOCAL + 1]; /* a quoted local part, dequoted */
@@ -443,6 +475,7 @@ enum {
 	ZONE_LC_DOT = 4,   /* '.': placement checked */
 	ZONE_LC_SUSP = 8,  /* '%' or '!': relay syntax, exact rules only */
 	ZONE_LC_HIGH = 16, /* >= 0x80: UTF-8, checked */
+	ZONE_LC_SEP = 32,  /* an atext special: may be a sub-address separator */
 };
 
 /* RFC 5321 atext plus '.', as zone__is_atext() and zone__local_parse() take them. */
@@ -450,25 +483,25 @@ static const unsigned char zone_local_class[256] = {
     ['0' ... '9'] = ZONE_LC_OK,
     ['a' ... 'z'] = ZONE_LC_OK,
     ['A' ... 'Z'] = ZONE_LC_OK | ZONE_LC_UPPER,
-    ['!'] = ZONE_LC_OK | ZONE_LC_SUSP,
-    ['%'] = ZONE_LC_OK | ZONE_LC_SUSP,
-    ['#'] = ZONE_LC_OK,
-    ['$'] = ZONE_LC_OK,
-    ['&'] = ZONE_LC_OK,
-    ['\''] = ZONE_LC_OK,
-    ['*'] = ZONE_LC_OK,
-    ['+'] = ZONE_LC_OK,
-    ['-'] = ZONE_LC_OK,
-    ['/'] = ZONE_LC_OK,
-    ['='] = ZONE_LC_OK,
-    ['?'] = ZONE_LC_OK,
-    ['^'] = ZONE_LC_OK,
-    ['_'] = ZONE_LC_OK,
-    ['`'] = ZONE_LC_OK,
-    ['{'] = ZONE_LC_OK,
-    ['|'] = ZONE_LC_OK,
-    ['}'] = ZONE_LC_OK,
-    ['~'] = ZONE_LC_OK,
+    ['!'] = ZONE_LC_OK | ZONE_LC_SUSP | ZONE_LC_SEP,
+    ['%'] = ZONE_LC_OK | ZONE_LC_SUSP | ZONE_LC_SEP,
+    ['#'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['$'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['&'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['\''] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['*'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['+'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['-'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['/'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['='] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['?'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['^'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['_'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['`'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['{'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['|'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['}'] = ZONE_LC_OK | ZONE_LC_SEP,
+    ['~'] = ZONE_LC_OK | ZONE_LC_SEP,
     ['.'] = ZONE_LC_OK | ZONE_LC_DOT,
     [0x80 ... 0xff] = ZONE_LC_OK | ZONE_LC_HIGH,
 };
@@ -486,6 +519,7 @@ zone_local_scan(struct zone_job *j, const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = len < ZONE_MAX_LOCAL + 1 ? len : ZONE_MAX_LOCAL + 1, at;
 	unsigned char all = 0;
+	uint64_t seps = 0;
 
 	for (at = 0; at < n; at++) {
 		unsigned char c = zone_local_class[p[at]];
@@ -493,6 +527,8 @@ zone_local_scan(struct zone_job *j, const char *s, size_t len)
 		if (c == 0)
 			break; /* '@', or a blank, special, control or DEL */
 		all |= c;
+		if ((c & ZONE_LC_SEP) && at < 64)
+			seps |= UINT64_C(1) << at;
 		j->key[at] = (char)(p[at] | ((c & ZONE_LC_UPPER) << 4)); /* +32: lowercase */
 	}
 	if (at == n || p[at] != '@')
@@ -505,6 +541,7 @@ zone_local_scan(struct zone_job *j, const char *s, size_t len)
 	j->ll = at;
 	j->upper = (all & ZONE_LC_UPPER) != 0;
 	j->suspicious = (all & ZONE_LC_SUSP) != 0;
+	j->seps = seps;
 	return at;
 }
 
@@ -517,7 +554,21 @@ zone_v_in(__m128i c, char lo, char hi)
 			     _mm_cmplt_epi8(c, _mm_set1_epi8((char)(hi + 1))));
 }
 
-/* 16 bytes at p, or the n < 16 left padded with pad (never read past p + n). */
+#ifndef __SANITIZE_ADDRESS__
+/* zone_v_keep + 16 - n: a vector whose first n lanes are all ones (n <= 16). */
+static const unsigned char zone_v_keep[32] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+#endif
+
+/*
+ * 16 bytes at p, or the n < 16 left padded with pad. The tail of an address is read
+ * with one 16-byte load when those 16 bytes stay inside p's 4 KiB page, and the lanes
+ * past n replaced by pad: a load within a mapped page cannot fault, and the bytes past
+ * the end never reach a result. That is what glibc's string functions do; a copy
+ * through a padded buffer instead (memset + memcpy) cost ~30 instructions an address,
+ * a tenth of a lookup. Under ASan, which cannot tell the difference, the copy stays.
+ */
 static inline __m128i
 zone_v_load(const char *p, size_t n, char pad)
 {
@@ -525,6 +576,16 @@ zone_v_load(const char *p, size_t n, char pad)
 
 	if (n >= 16)
 		return _mm_loadu_si128((const __m128i *)(const void *)p);
+#ifndef __SANITIZE_ADDRESS__
+	if (((uintptr_t)p & 4095) <= 4096 - 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i keep =
+		    _mm_loadu_si128((const __m128i *)(const void *)(zone_v_keep + 16 - n));
+
+		return _mm_or_si128(_mm_and_si128(keep, v),
+				    _mm_andnot_si128(keep, _mm_set1_epi8(pad)));
+	}
+#endif
 	memset(buf, pad, sizeof(buf));
 	memcpy(buf, p, n);
 	return _mm_loadu_si128((const __m128i *)(const void *)buf);
@@ -535,54 +596,6 @@ static inline unsigned
 zone_v_below(unsigned n)
 {
 	return (1u << n) - 1u;
-}
-
-/*
- * zone_local_scan() 16 bytes at a time for the usual local part, made of letters,
- * digits, '+', '-', '_' and '.' only: the same '@' offset, key bytes and flags. Anything
- * else before the '@' (relay characters, other atext, UTF-8, no '@') goes to the byte
- * scan, which decides it.
- */
-static size_t
-zone_local_fast(struct zone_job *j, const char *s, size_t len)
-{
-	unsigned up = 0, dot = 0;
-	size_t off, at;
-
-	for (off = 0; off <= ZONE_MAX_LOCAL && off < len; off += 16) {
-		__m128i c = zone_v_load(s + off, len - off, '\0');
-		__m128i u = zone_v_in(c, 'A', 'Z');
-		__m128i d = _mm_cmpeq_epi8(c, _mm_set1_epi8('.'));
-		__m128i ok = _mm_or_si128(_mm_or_si128(u, zone_v_in(c, 'a', 'z')),
-					  _mm_or_si128(zone_v_in(c, '0', '9'), d));
-		unsigned stop, keep;
-
-		ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8('+')),
-						   _mm_cmpeq_epi8(c, _mm_set1_epi8('-'))));
-		ok = _mm_or_si128(ok, _mm_cmpeq_epi8(c, _mm_set1_epi8('_')));
-		/* folded into the key: A-Z + 32 (the bytes past the '@' are overwritten) */
-		_mm_storeu_si128((__m128i *)(void *)(j->key + off),
-				 _mm_add_epi8(c, _mm_and_si128(u, _mm_set1_epi8(0x20))));
-		stop = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
-		keep = stop != 0 ? zone_v_below((unsigned)__builtin_ctz(stop)) : 0xffffu;
-		up |= (unsigned)_mm_movemask_epi8(u) & keep;
-		dot |= (unsigned)_mm_movemask_epi8(d) & keep;
-		if (stop == 0)
-			continue;
-		at = off + (unsigned)__builtin_ctz(stop);
-		if (at >= len || s[at] != '@')
-			break;
-		if (at > ZONE_MAX_LOCAL)
-			return 0; /* the byte scan stops at the 65th byte too */
-		if (dot && (s[0] == '.' || s[at - 1] == '.' || memmem(s, at, "..", 2)))
-			return 0;
-		j->local = s;
-		j->ll = at;
-		j->upper = up != 0;
-		j->suspicious = false;
-		return at;
-	}
-	return zone_local_scan(j, s, len);
 }
 
 /*
@@ -609,9 +622,9 @@ zone_dom_copy(const unsigned char *d, size_t n, char *dom)
 	return true;
 }
 
-/* Dots in d[0..n). */
+/* The offsets of the dots in d[0..n) into pos, in order; their number. */
 static size_t
-zone_count_dots(const char *d, size_t n)
+zone_dot_offsets(const char *d, size_t n, uint8_t pos[])
 {
 	size_t dots = 0;
 
@@ -620,25 +633,20 @@ zone_count_dots(const char *d, size_t n)
 		    _mm_cmpeq_epi8(zone_v_load(d + i, n - i, 'a'), _mm_set1_epi8('.')));
 
 		for (; m != 0; m &= m - 1)
-			dots++;
+			pos[dots++] = (uint8_t)(i + (unsigned)__builtin_ctz(m));
 	}
 	return dots;
 }
 #else
 static size_t
-zone_count_dots(const char *d, size_t n)
+zone_dot_offsets(const char *d, size_t n, uint8_t pos[])
 {
 	size_t dots = 0;
 
 	for (size_t i = 0; i < n; i++)
-		dots += d[i] == '.';
+		if (d[i] == '.')
+			pos[dots++] = (uint8_t)i;
 	return dots;
-}
-
-static size_t
-zone_local_fast(struct zone_job *j, const char *s, size_t len)
-{
-	return zone_local_scan(j, s, len);
 }
 
 static bool
@@ -656,15 +664,212 @@ zone_dom_copy(const unsigned char *d, size_t n, char *dom)
 }
 #endif
 
-/* The first step of every lookup: split and check the address into the key, hash it,
- * prefetch its rule slot (the RULE step reads it). */
-static void
-zone_stage_split(const struct zone_table *t, struct zone_job *j)
+#if defined(__x86_64__) && defined(__GNUC__)
+/*
+ * The usual address in one pass with AVX2, 32 bytes at a time (one step for most
+ * addresses). Chosen at run time (zone_addr_fast()): the build targets baseline
+ * x86-64, and with SSE2 the same classification took ~85 instructions per 16 bytes
+ * against ~45 per 32 here (no three-operand forms, no wide lanes).
+ */
+#define ZONE_AVX2 __attribute__((target("avx2")))
+
+/* Lanes of c in [lo, lo + span): c + (0x80 - lo) below -128 + span as signed bytes
+ * (the addition rotates [lo, lo + span) onto the lowest span values). */
+static inline ZONE_AVX2 __m256i
+zone_y_in(__m256i c, unsigned char lo, unsigned char span)
+{
+	__m256i t = _mm256_add_epi8(c, _mm256_set1_epi8((char)(0x80 - lo)));
+
+	return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)(-128 + span)), t);
+}
+
+/* 32 bytes at p, the n < 32 past the end as 'a' (zone_v_load(), 32 wide). */
+static inline ZONE_AVX2 __m256i
+zone_y_load(const char *p, size_t n)
+{
+	char buf[32];
+
+	if (n >= 32)
+		return _mm256_loadu_si256((const __m256i *)(const void *)p);
+#ifndef __SANITIZE_ADDRESS__
+	if (((uintptr_t)p & 4095) <= 4096 - 32) {
+		static const unsigned char keep[64] = {
+		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		};
+		__m256i k = _mm256_loadu_si256((const __m256i *)(const void *)(keep + 32 - n));
+
+		return _mm256_blendv_epi8(_mm256_set1_epi8('a'),
+					  _mm256_loadu_si256((const __m256i *)(const void *)p), k);
+	}
+#endif
+	memset(buf, 'a', sizeof(buf));
+	memcpy(buf, p, n);
+	return _mm256_loadu_si256((const __m256i *)(const void *)buf);
+}
+
+/* The 32 lanes of movemask m at bit off of a 64-bit mask (off is 0 or 32). */
+static inline uint64_t
+zone_y_at(int m, size_t off)
+{
+	return (uint64_t)(uint32_t)m << off;
+}
+
+/*
+ * At most 64 octets, a local part of letters, digits, '+', '-', '_' and '.', an ASCII
+ * LDH domain: the key (the whole address lowercased: local part folded, '@', the domain
+ * as the table holds it) and the job's fields as zone_local_scan() and zone_dom_copy()
+ * would write them. 0 for anything else, a dot out of place, no '@' or nothing after
+ * it: zone_addr_split() then decides it, syntax errors and relay refusals included, so
+ * both paths answer alike.
+ */
+static ZONE_AVX2 size_t
+zone_addr_avx2(struct zone_job *j, const char *s, size_t len)
+{
+	uint64_t up = 0, dot = 0, at_m = 0, sep = 0, lok = 0, dok = 0, all, lm, dm;
+	size_t at;
+
+	if (len > 64)
+		return 0;
+	for (size_t off = 0; off < len; off += 32) {
+		__m256i c = zone_y_load(s + off, len - off);
+		__m256i u = zone_y_in(c, 'A', 26);
+		__m256i d = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('.'));
+		__m256i h = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('-'));
+		__m256i sp = _mm256_or_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('+')),
+					     _mm256_cmpeq_epi8(c, _mm256_set1_epi8('_')));
+		__m256i ldh = _mm256_or_si256(
+		    _mm256_or_si256(zone_y_in(_mm256_or_si256(c, _mm256_set1_epi8(0x20)), 'a', 26),
+				    zone_y_in(c, '0', 10)),
+		    _mm256_or_si256(d, h));
+
+		_mm256_storeu_si256(
+		    (__m256i *)(void *)(j->key + off),
+		    _mm256_add_epi8(c, _mm256_and_si256(u, _mm256_set1_epi8(0x20))));
+		up |= zone_y_at(_mm256_movemask_epi8(u), off);
+		dot |= zone_y_at(_mm256_movemask_epi8(d), off);
+		sep |= zone_y_at(_mm256_movemask_epi8(_mm256_or_si256(sp, h)), off);
+		dok |= zone_y_at(_mm256_movemask_epi8(ldh), off);
+		lok |= zone_y_at(_mm256_movemask_epi8(_mm256_or_si256(ldh, sp)), off);
+		at_m |= zone_y_at(_mm256_movemask_epi8(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('@'))),
+				  off);
+	}
+	all = len == 64 ? ~UINT64_C(0) : (UINT64_C(1) << len) - 1;
+	if ((at_m & all) == 0)
+		return 0;
+	at = (size_t)__builtin_ctzll(at_m);
+	if (at == 0 || at + 1 >= len)
+		return 0;
+	lm = (UINT64_C(1) << at) - 1; /* the local part: bits 0..at-1 */
+	dm = all & ~(lm << 1 | 1);    /* the domain: bits at+1..len-1 */
+	/* local bytes all allowed, domain bytes all LDH or '.', the local part's dots
+	 * neither first, last nor doubled, no trailing dot */
+	if ((lok & lm) != lm || (dok & dm) != dm ||
+	    (dot & lm & (1 | UINT64_C(1) << (at - 1) | dot >> 1)) != 0 || s[len - 1] == '.')
+		return 0;
+	j->local = s;
+	j->ll = at;
+	j->dlen = len - at - 1;
+	j->upper = (up & lm) != 0;
+	j->suspicious = false;
+	j->seps = sep & lm;
+	return at;
+}
+
+/* zone_addr_avx2() where the CPU has AVX2, else 0 (every address byte by byte). */
+static inline size_t
+zone_addr_fast(struct zone_job *j, const char *s, size_t len)
+{
+	if (!__builtin_cpu_supports("avx2"))
+		return 0;
+	return zone_addr_avx2(j, s, len);
+}
+#else
+static inline size_t
+zone_addr_fast(struct zone_job *j, const char *s, size_t len)
+{
+	(void)j;
+	(void)s;
+	(void)len;
+	return 0; /* zone_addr_split() decides every address */
+}
+#endif
+
+/*
+ * Split and check any address byte by byte into the key and the job's fields (ll,
+ * dlen, local, flags): true, or false with j->v the verdict (SYNTAX, RELAY).
+ */
+static bool
+zone_addr_split(struct zone_job *j)
 {
 	const char *addr = j->addr;
 	size_t len = j->len, at, dlen, i;
+
+	j->v = ZONE_V_SYNTAX;
+	if (len == 0)
+		return false;
+	if (addr[0] == '@') { /* RFC 5321 4.1.2 source route: never followed */
+		j->v = ZONE_V_RELAY;
+		return false;
+	}
+	if (addr[0] == '"') {
+		const char *why;
+		size_t ll;
+		bool upper = false, suspicious = false;
+		uint64_t seps = 0;
+
+		for (i = 1; i < len && addr[i] != '"'; i++)
+			if (addr[i] == '\\' && ++i == len)
+				return false;
+		if (i + 1 >= len || addr[i + 1] != '@')
+			return false;
+		at = i + 1;
+		/* the loader's own grammar (zone__local_parse): what no rule could be
+		 * written for never reaches a sub-address or catch-all rule either */
+		if (zone__local_parse(addr, at, j->lbuf, &ll, &why) != 0)
+			return false;
+		for (i = 0; i < ll; i++) {
+			unsigned char c = (unsigned char)j->lbuf[i];
+
+			suspicious |= c == '%' || c == '!' || c == '@';
+			upper |= c >= 'A' && c <= 'Z';
+			if (zone_local_class[c] & ZONE_LC_SEP) /* i < ll <= 64 */
+				seps |= UINT64_C(1) << i;
+			j->key[i] = (char)zone__lower(c);
+		}
+		j->local = j->lbuf;
+		j->ll = ll;
+		j->upper = upper;
+		j->suspicious = suspicious;
+		j->seps = seps;
+	} else {
+		at = zone_local_scan(j, addr, len);
+		if (at == 0)
+			return false;
+	}
+
+	/* the domain: LDH and dots folded to lowercase, UTF-8 as is */
+	dlen = len - at - 1;
+	if (dlen == 0)
+		return false;
+	j->v = ZONE_V_RELAY;
+	if (dlen > ZONE_MAX_DOMAIN || addr[len - 1] == '.')
+		return false; /* too long to be ours; a trailing dot is never folded away */
+	j->key[j->ll] = '@';
+	if (!zone_dom_copy((const unsigned char *)addr + at + 1, dlen, j->key + j->ll + 1))
+		return false; /* '[' address literal, '@', ':', blanks... */
+	j->dlen = dlen;
+	return true;
+}
+
+/* The first step of every lookup: split and check the address into the key (the usual
+ * address in one pass, any other byte by byte), hash it, prefetch its rule slot (the
+ * RULE step reads it). */
+static void
+zone_stage_split(const struct zone_table *t, struct zone_job *j)
+{
 	struct zone_decision *out = j->out;
-	char *dom;
 
 	out->action = ZONE_REFUSE;
 	out->zone = NULL;
@@ -672,62 +877,13 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	out->reply[0] = '\0';
 	out->ngroups = 0;
 	out->unverified = 0;
-	j->v = ZONE_V_SYNTAX;
 	j->cand = NULL;
-	if (len == 0)
+	if (zone_addr_fast(j, j->addr, j->len) == 0 && !zone_addr_split(j))
 		return;
-	if (addr[0] == '@') { /* RFC 5321 4.1.2 source route: never followed */
-		j->v = ZONE_V_RELAY;
-		return;
-	}
-	if (addr[0] == '"') {
-		const char *why;
-		size_t ll;
-		bool upper = false, suspicious = false;
-
-		for (i = 1; i < len && addr[i] != '"'; i++)
-			if (addr[i] == '\\' && ++i == len)
-				return;
-		if (i + 1 >= len || addr[i + 1] != '@')
-			return;
-		at = i + 1;
-		/* the loader's own grammar (zone__local_parse): what no rule could be
-		 * written for never reaches a sub-address or catch-all rule either */
-		if (zone__local_parse(addr, at, j->lbuf, &ll, &why) != 0)
-			return;
-		for (i = 0; i < ll; i++) {
-			unsigned char c = (unsigned char)j->lbuf[i];
-
-			suspicious |= c == '%' || c == '!' || c == '@';
-			upper |= c >= 'A' && c <= 'Z';
-			j->key[i] = (char)zone__lower(c);
-		}
-		j->local = j->lbuf;
-		j->ll = ll;
-		j->upper = upper;
-		j->suspicious = suspicious;
-	} else {
-		at = zone_local_fast(j, addr, len);
-		if (at == 0)
-			return;
-	}
-
-	/* the domain: LDH and dots folded to lowercase, UTF-8 as is */
-	dlen = len - at - 1;
-	if (dlen == 0)
-		return;
-	j->v = ZONE_V_RELAY;
-	if (dlen > ZONE_MAX_DOMAIN || addr[len - 1] == '.')
-		return; /* too long to be ours; a trailing dot is never folded away */
-	j->key[j->ll] = '@';
-	dom = j->key + j->ll + 1;
-	if (!zone_dom_copy((const unsigned char *)addr + at + 1, dlen, dom))
-		return; /* '[' address literal, '@', ':', blanks... */
-	j->dlen = dlen;
-	j->h = zone__hash(t, j->key, j->ll + 1 + dlen);
+	j->h = zone__hash(t, j->key, j->ll + 1 + j->dlen);
 	zone__set_prefetch(&t->rules, j->h);
 	if (j->eager) {
-		j->hd = zone__hash(t, dom, dlen);
+		j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
 		zone__set_prefetch(&t->domains, j->hd);
 	}
 	j->step = ZONE_S_RULE;
@@ -858,9 +1014,17 @@ zone_next_base(const struct zone_table *t, struct zone_job *j)
 		j->v = ZONE_V_RELAY;
 		return;
 	}
-	while (z->nsep > 0 && j->base > 1) {
-		size_t i = --j->base, nlen = z->dom.key.len;
+	while (z->nsep > 0) {
+		/* the candidates below base, position 0 excluded ("+x" alone has no base) */
+		uint64_t m = j->seps & ~UINT64_C(1);
+		size_t i, nlen = z->dom.key.len;
 
+		if (j->base < 64)
+			m &= (UINT64_C(1) << j->base) - 1;
+		if (m == 0)
+			break;
+		i = 63 - (size_t)__builtin_clzll(m);
+		j->base = i;
 		if (!zone_is_sep(z, j->local[i]))
 			continue;
 		j->key[i] = '@';
@@ -955,11 +1119,12 @@ zone_step_check(const struct zone_table *t, struct zone_job *j)
 	zone_decide(j, r, tag, taglen);
 }
 
-/* Advance a job (v == ZONE_V_GO) by one step. */
-static void
-zone_step(const struct zone_table *t, struct zone_job *j)
+/* Advance a job (v == ZONE_V_GO) by one step, its step (j->step) given: inlined where
+ * the step is known or a loop runs one step for many jobs. */
+static inline __attribute__((always_inline)) void
+zone_step_as(const struct zone_table *t, struct zone_job *j, enum zone_step step)
 {
-	switch (j->step) {
+	switch (step) {
 	case ZONE_S_RULE:
 		zone_step_rule(t, j);
 		break;
@@ -984,6 +1149,8 @@ zone_step(const struct zone_table *t, struct zone_job *j)
 	case ZONE_S_APPLY:
 		zone_apply(j->cand, NULL, 0, j->addr, j->len, j->out);
 		j->v = ZONE_V_DONE;
+		break;
+	case ZONE_NSTEPS:
 		break;
 	}
 }
@@ -1016,21 +1183,31 @@ zone_lookup(const struct zone_table *t, const char *addr, size_t len, struct zon
 	j.eager = true;
 	zone_stage_split(t, &j);
 	while (j.v == ZONE_V_GO)
-		zone_step(t, &j);
+		zone_step_as(t, &j, j.step);
 	zone_finish(&j);
 }
 
+/* The lookups of a batch in flight, by the step each takes next: see zone_lookup_batch(). */
+struct zone_pipe {
+	struct zone_job jobs[ZONE_RING];
+	uint8_t idle[ZONE_RING];		/* jobs free for the next address */
+	unsigned nidle;				/* entries of idle[] */
+	uint8_t due[2][ZONE_NSTEPS][ZONE_RING]; /* [pass parity][step]: jobs */
+	unsigned ndue[2][ZONE_NSTEPS];		/* entries of due[][step] */
+};
+
 /*
- * Start the next address of the batch (*next < n) in job j: split it, and when that
- * decides it already, finish it and take the one after. False when none is left to
- * start (j is then idle: v != ZONE_V_GO).
+ * Start the next addresses of the batch in the idle jobs: split each, queue it for
+ * its first step in the next pass (nx), finish at once the ones the split decides.
  */
-static bool
-zone_admit(const struct zone_table *t, struct zone_job *j, const char *const addrs[],
+static void
+zone_admit(const struct zone_table *t, struct zone_pipe *p, unsigned nx, const char *const addrs[],
 	   const size_t lens[], size_t n, struct zone_decision *const out[], size_t *next)
 {
-	while (*next < n) {
+	while (p->nidle > 0 && *next < n) {
 		size_t i = (*next)++;
+		unsigned k = p->idle[p->nidle - 1];
+		struct zone_job *j = &p->jobs[k];
 
 		/* the address ZONE_RING starts later: its bytes are split then */
 		if (i + ZONE_RING < n)
@@ -1040,34 +1217,59 @@ zone_admit(const struct zone_table *t, struct zone_job *j, const char *const add
 		j->out = out[i];
 		j->eager = false;
 		zone_stage_split(t, j);
-		if (j->v == ZONE_V_GO)
-			return true;
-		zone_finish(j);
+		if (j->v != ZONE_V_GO) {
+			zone_finish(j);
+			continue;
+		}
+		p->nidle--;
+		p->due[nx][j->step][p->ndue[nx][j->step]++] = (uint8_t)k;
 	}
-	j->v = ZONE_V_DONE;
-	return false;
 }
 
+/*
+ * Up to ZONE_RING lookups are in flight. Each pass runs every job one step, step by
+ * step: all the jobs due at RULE, then all at EXACT, and so on, each job queued for
+ * its next step in the next pass (so the line its step prefetched has a whole pass to
+ * come in), then refills the idle jobs from the addresses left. A finished job's place
+ * goes to the next address at once, so no batch waits for its slowest lookup, and a
+ * miss that needs five steps holds one place, not the whole batch. Steps run grouped,
+ * not job after job in a ring: a ring jumps to a different step's code at nearly every
+ * job, and those indirect jumps, which a random mix of addresses makes unpredictable,
+ * cost more than the work (measured on 1M zones: ~6.5 M/s over 16,384 addresses that
+ * fit in L3 against 11.4 M/s over 1,024 whose branches the CPU learns).
+ */
 void
 zone_lookup_batch(const struct zone_table *t, const char *const addrs[], const size_t lens[],
 		  size_t n, struct zone_decision *const out[])
 {
-	struct zone_job ring[ZONE_RING];
-	size_t w = n < ZONE_RING ? n : ZONE_RING, next = 0, live = 0, k;
+	struct zone_pipe p;
+	size_t next = 0;
+	unsigned cur = 0, live;
 
-	for (k = 0; k < w; k++)
-		live += zone_admit(t, &ring[k], addrs, lens, n, out, &next);
-	while (live > 0) {
-		for (k = 0; k < w; k++) {
-			struct zone_job *j = &ring[k];
+	p.nidle = ZONE_RING;
+	for (unsigned k = 0; k < ZONE_RING; k++)
+		p.idle[k] = (uint8_t)(ZONE_RING - 1 - k);
+	memset(p.ndue, 0, sizeof(p.ndue));
+	zone_admit(t, &p, cur, addrs, lens, n, out, &next);
+	for (live = ZONE_RING - p.nidle; live > 0; live = ZONE_RING - p.nidle) {
+		unsigned nx = cur ^ 1;
 
-			if (j->v != ZONE_V_GO)
-				continue;
-			zone_step(t, j);
-			if (j->v == ZONE_V_GO)
-				continue;
-			zone_finish(j);
-			live -= !zone_admit(t, j, addrs, lens, n, out, &next);
+		for (unsigned s = 0; s < ZONE_NSTEPS; s++) {
+			for (unsigned q = 0; q < p.ndue[cur][s]; q++) {
+				unsigned k = p.due[cur][s][q];
+				struct zone_job *j = &p.jobs[k];
+
+				zone_step_as(t, j, (enum zone_step)s);
+				if (j->v == ZONE_V_GO) {
+					p.due[nx][j->step][p.ndue[nx][j->step]++] = (uint8_t)k;
+					continue;
+				}
+				zone_finish(j);
+				p.idle[p.nidle++] = (uint8_t)k;
+			}
+			p.ndue[cur][s] = 0;
 		}
+		zone_admit(t, &p, nx, addrs, lens, n, out, &next);
+		cur = nx;
 	}
 }

@@ -356,6 +356,33 @@ Test(zone_lookup, the_echoed_address_is_sanitised)
 	    "550 5.1.1 <\"a?b???\"@own.example.com>: Recipient address rejected: user unknown");
 }
 
+/* The echo copies 16 bytes at a time, the last 16 overlapping: a byte to replace is
+ * found at every offset, in a chunk of its own, in the overlap and in the tail. */
+Test(zone_lookup, the_echo_is_sanitised_at_every_offset)
+{
+	for (size_t ll = 3; ll <= 40; ll++) {
+		for (size_t k = 1; k + 1 < ll; k++) {
+			char a[64], want[160];
+			int n;
+
+			memset(a, 'a', ll);
+			a[0] = '"';
+			a[ll - 1] = '"';
+			a[k] = '>';
+			memcpy(a + ll, "@own.example.com", 16);
+			memcpy(want, a, ll + 16);
+			want[k] = '?';
+			n = snprintf(want + ll + 16, sizeof(want) - ll - 16,
+				     ">: Recipient address rejected: user unknown");
+			cr_assert_gt(n, 0);
+			zone_lookup(table, a, ll + 16, dec);
+			cr_assert_eq(strncmp(dec->reply, "550 5.1.1 <", 11), 0, "%s", dec->reply);
+			cr_assert_str_eq(dec->reply + 11, want, "local part of %zu, '>' at %zu", ll,
+					 k);
+		}
+	}
+}
+
 /* --- regressions: each table is its own, loaded by the test --- */
 
 static struct zone_table *
@@ -579,6 +606,26 @@ Test(zone_lookup, wildcard_parents_of_every_depth_are_found)
 #undef W_FOUR
 
 	check_n(t, c, ARRAY_SIZE(c));
+	zone_table_free(t);
+}
+
+/* The parent walk notes where the dots are: a domain of 253 octets that is all dots,
+ * or dots and one label, is refused like any other name that is not ours (under ASan a
+ * walk that wrote past its offsets would stop the test). */
+Test(zone_lookup, a_domain_made_of_dots_is_not_ours)
+{
+	struct zone_table *t = load_text("zone test subdomains=wildcard\n"
+					 "*@test forward top@dest.test\n"
+					 "verified-domain dest.test\n");
+	char addr[2 + ZONE_MAX_DOMAIN];
+
+	memcpy(addr, "x@", 2);
+	memset(addr + 2, '.', ZONE_MAX_DOMAIN);
+	zone_lookup(t, addr, sizeof(addr), dec);
+	cr_assert_str_eq(dec->reply, "550 5.7.1 Relaying denied");
+	memcpy(addr + sizeof(addr) - 4, "test", 4);
+	zone_lookup(t, addr, sizeof(addr), dec);
+	cr_assert_str_eq(dec->reply, "550 5.7.1 Relaying denied");
 	zone_table_free(t);
 }
 
