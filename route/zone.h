@@ -90,16 +90,18 @@ struct zone_group {
  * struct zone_dest): a decision must not outlive the table it came from.
  */
 struct zone_decision {
+	/* in the order a lookup writes them: the header and the first destinations
+	 * share the first cache lines, a refusal's reply its own */
 	enum zone_action action;
-	const char *zone; /* canonical zone name (lowercase A-label), NULL if none; owned by
-			     the table */
-	const char *rule; /* matched pattern as written in the file ("alice@example.com",
-			     "*@example.com"), NULL if none; owned by the table */
+	unsigned ngroups;    /* FORWARD: groups with at least one verified destination */
+	unsigned unverified; /* destinations left out because not verified */
+	const char *zone;    /* canonical zone name (lowercase A-label), NULL if none; owned by
+				the table */
+	const char *rule;    /* matched pattern as written in the file ("alice@example.com",
+				"*@example.com"), NULL if none; owned by the table */
+	struct zone_group groups[ZONE_MAX_GROUPS];
 	char reply[ZONE_MAX_REPLY]; /* RCPT reply without CRLF when action != FORWARD
 				       (DROP: "250 2.1.5 Ok"); "" for FORWARD */
-	unsigned ngroups;	    /* FORWARD: groups with at least one verified destination */
-	struct zone_group groups[ZONE_MAX_GROUPS];
-	unsigned unverified; /* destinations left out because not verified */
 	char tagged[ZONE_MAX_GROUPS * ZONE_MAX_FALLBACKS * ZONE_MAX_ADDR]; /* storage of the
 			     groups[].d[].addr that carry an appended tag; internal */
 };

@@ -246,6 +246,7 @@ zone_apply(const struct zone_rule *r, const char *tag, size_t taglen, const char
 		return;
 	}
 	out->action = ZONE_FORWARD;
+	out->reply[0] = '\0';
 }
 
 /* What a tag=append zone does with a sub-address tag (the separator and what follows). */
@@ -709,12 +710,44 @@ zone_y_load(const char *p, size_t n)
 	return _mm256_loadu_si256((const __m256i *)(const void *)buf);
 }
 
-/* The 32 lanes of movemask m at bit off of a 64-bit mask (off is 0 or 32). */
-static inline uint64_t
-zone_y_at(int m, size_t off)
+/* What zone_addr_avx2() learns from 32 bytes: bit i of each mask is byte i. */
+struct zone_ymask {
+	uint32_t at;	/* '@' */
+	uint32_t bad;	/* not allowed in the fast local part (letters, digits, "+-_.") */
+	uint32_t nodom; /* allowed there but not in a domain: '+', '_' */
+	uint32_t sep;	/* '+', '-', '_': may be a sub-address separator */
+	uint32_t dot;	/* '.' */
+	uint32_t up;	/* 'A'-'Z' */
+};
+
+/* Classify the 32 bytes c and store them lowercased at key. */
+static inline ZONE_AVX2 struct zone_ymask
+zone_y_chunk(__m256i c, char *key)
 {
-	return (uint64_t)(uint32_t)m << off;
+	__m256i u = zone_y_in(c, 'A', 26);
+	__m256i d = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('.'));
+	__m256i h = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('-'));
+	__m256i sp = _mm256_or_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('+')),
+				     _mm256_cmpeq_epi8(c, _mm256_set1_epi8('_')));
+	__m256i ok = _mm256_or_si256(
+	    _mm256_or_si256(zone_y_in(_mm256_or_si256(c, _mm256_set1_epi8(0x20)), 'a', 26),
+			    zone_y_in(c, '0', 10)),
+	    _mm256_or_si256(_mm256_or_si256(d, h), sp));
+	struct zone_ymask m;
+
+	_mm256_storeu_si256((__m256i *)(void *)key,
+			    _mm256_add_epi8(c, _mm256_and_si256(u, _mm256_set1_epi8(0x20))));
+	m.at = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('@')));
+	m.bad = ~(uint32_t)_mm256_movemask_epi8(ok);
+	m.nodom = (uint32_t)_mm256_movemask_epi8(sp);
+	m.sep = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(sp, h));
+	m.dot = (uint32_t)_mm256_movemask_epi8(d);
+	m.up = (uint32_t)_mm256_movemask_epi8(u);
+	return m;
 }
+
+/* The two halves of a 64-bit mask. */
+#define ZONE_Y_JOIN(lo, hi, f) ((uint64_t)(lo).f | (uint64_t)(hi).f << 32)
 
 /*
  * At most 64 octets, a local part of letters, digits, '+', '-', '_' and '.', an ASCII
@@ -727,53 +760,37 @@ zone_y_at(int m, size_t off)
 static ZONE_AVX2 size_t
 zone_addr_avx2(struct zone_job *j, const char *s, size_t len)
 {
-	uint64_t up = 0, dot = 0, at_m = 0, sep = 0, lok = 0, dok = 0, all, lm, dm;
+	struct zone_ymask lo, hi = {0, 0, 0, 0, 0, 0};
+	uint64_t at_m, bad, dot, all, lm, dm;
 	size_t at;
 
-	if (len > 64)
+	if (len < 3 || len > 64) /* "a@b" at least; nothing is read of an empty address */
 		return 0;
-	for (size_t off = 0; off < len; off += 32) {
-		__m256i c = zone_y_load(s + off, len - off);
-		__m256i u = zone_y_in(c, 'A', 26);
-		__m256i d = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('.'));
-		__m256i h = _mm256_cmpeq_epi8(c, _mm256_set1_epi8('-'));
-		__m256i sp = _mm256_or_si256(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('+')),
-					     _mm256_cmpeq_epi8(c, _mm256_set1_epi8('_')));
-		__m256i ldh = _mm256_or_si256(
-		    _mm256_or_si256(zone_y_in(_mm256_or_si256(c, _mm256_set1_epi8(0x20)), 'a', 26),
-				    zone_y_in(c, '0', 10)),
-		    _mm256_or_si256(d, h));
-
-		_mm256_storeu_si256(
-		    (__m256i *)(void *)(j->key + off),
-		    _mm256_add_epi8(c, _mm256_and_si256(u, _mm256_set1_epi8(0x20))));
-		up |= zone_y_at(_mm256_movemask_epi8(u), off);
-		dot |= zone_y_at(_mm256_movemask_epi8(d), off);
-		sep |= zone_y_at(_mm256_movemask_epi8(_mm256_or_si256(sp, h)), off);
-		dok |= zone_y_at(_mm256_movemask_epi8(ldh), off);
-		lok |= zone_y_at(_mm256_movemask_epi8(_mm256_or_si256(ldh, sp)), off);
-		at_m |= zone_y_at(_mm256_movemask_epi8(_mm256_cmpeq_epi8(c, _mm256_set1_epi8('@'))),
-				  off);
-	}
+	lo = zone_y_chunk(zone_y_load(s, len), j->key);
+	if (len > 32)
+		hi = zone_y_chunk(zone_y_load(s + 32, len - 32), j->key + 32);
 	all = len == 64 ? ~UINT64_C(0) : (UINT64_C(1) << len) - 1;
-	if ((at_m & all) == 0)
+	at_m = ZONE_Y_JOIN(lo, hi, at) & all;
+	if (at_m == 0)
 		return 0;
 	at = (size_t)__builtin_ctzll(at_m);
 	if (at == 0 || at + 1 >= len)
 		return 0;
 	lm = (UINT64_C(1) << at) - 1; /* the local part: bits 0..at-1 */
 	dm = all & ~(lm << 1 | 1);    /* the domain: bits at+1..len-1 */
+	bad = ZONE_Y_JOIN(lo, hi, bad);
+	dot = ZONE_Y_JOIN(lo, hi, dot);
 	/* local bytes all allowed, domain bytes all LDH or '.', the local part's dots
 	 * neither first, last nor doubled, no trailing dot */
-	if ((lok & lm) != lm || (dok & dm) != dm ||
+	if ((bad & lm) != 0 || ((bad | ZONE_Y_JOIN(lo, hi, nodom)) & dm) != 0 ||
 	    (dot & lm & (1 | UINT64_C(1) << (at - 1) | dot >> 1)) != 0 || s[len - 1] == '.')
 		return 0;
 	j->local = s;
 	j->ll = at;
 	j->dlen = len - at - 1;
-	j->upper = (up & lm) != 0;
+	j->upper = (ZONE_Y_JOIN(lo, hi, up) & lm) != 0;
 	j->suspicious = false;
-	j->seps = sep & lm;
+	j->seps = ZONE_Y_JOIN(lo, hi, sep) & lm;
 	return at;
 }
 
@@ -871,10 +888,9 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 {
 	struct zone_decision *out = j->out;
 
-	out->action = ZONE_REFUSE;
+	out->action = ZONE_REFUSE; /* the reply is written by what decides */
 	out->zone = NULL;
 	out->rule = NULL;
-	out->reply[0] = '\0';
 	out->ngroups = 0;
 	out->unverified = 0;
 	j->cand = NULL;
@@ -1226,6 +1242,28 @@ zone_admit(const struct zone_table *t, struct zone_pipe *p, unsigned nx, const c
 	}
 }
 
+/* Run step s of every job due at it in pass parity cur: each goes on to the next pass's
+ * queue of its next step, or is finished and its place freed. */
+static inline __attribute__((always_inline)) void
+zone_pass_step(const struct zone_table *t, struct zone_pipe *p, unsigned cur, enum zone_step s)
+{
+	unsigned nx = cur ^ 1;
+
+	for (unsigned q = 0; q < p->ndue[cur][s]; q++) {
+		unsigned k = p->due[cur][s][q];
+		struct zone_job *j = &p->jobs[k];
+
+		zone_step_as(t, j, s);
+		if (j->v == ZONE_V_GO) {
+			p->due[nx][j->step][p->ndue[nx][j->step]++] = (uint8_t)k;
+			continue;
+		}
+		zone_finish(j);
+		p->idle[p->nidle++] = (uint8_t)k;
+	}
+	p->ndue[cur][s] = 0;
+}
+
 /*
  * Up to ZONE_RING lookups are in flight. Each pass runs every job one step, step by
  * step: all the jobs due at RULE, then all at EXACT, and so on, each job queued for
@@ -1244,31 +1282,25 @@ zone_lookup_batch(const struct zone_table *t, const char *const addrs[], const s
 {
 	struct zone_pipe p;
 	size_t next = 0;
-	unsigned cur = 0, live;
+	unsigned cur = 0;
 
 	p.nidle = ZONE_RING;
 	for (unsigned k = 0; k < ZONE_RING; k++)
 		p.idle[k] = (uint8_t)(ZONE_RING - 1 - k);
 	memset(p.ndue, 0, sizeof(p.ndue));
 	zone_admit(t, &p, cur, addrs, lens, n, out, &next);
-	for (live = ZONE_RING - p.nidle; live > 0; live = ZONE_RING - p.nidle) {
+	while (p.nidle < ZONE_RING) {
 		unsigned nx = cur ^ 1;
 
-		for (unsigned s = 0; s < ZONE_NSTEPS; s++) {
-			for (unsigned q = 0; q < p.ndue[cur][s]; q++) {
-				unsigned k = p.due[cur][s][q];
-				struct zone_job *j = &p.jobs[k];
-
-				zone_step_as(t, j, (enum zone_step)s);
-				if (j->v == ZONE_V_GO) {
-					p.due[nx][j->step][p.ndue[nx][j->step]++] = (uint8_t)k;
-					continue;
-				}
-				zone_finish(j);
-				p.idle[p.nidle++] = (uint8_t)k;
-			}
-			p.ndue[cur][s] = 0;
-		}
+		/* one loop per step, each calling its step directly */
+		zone_pass_step(t, &p, cur, ZONE_S_RULE);
+		zone_pass_step(t, &p, cur, ZONE_S_EXACT);
+		zone_pass_step(t, &p, cur, ZONE_S_DOMAIN);
+		zone_pass_step(t, &p, cur, ZONE_S_ZONE);
+		zone_pass_step(t, &p, cur, ZONE_S_PROBE);
+		zone_pass_step(t, &p, cur, ZONE_S_CHECK);
+		zone_pass_step(t, &p, cur, ZONE_S_CATCHALL);
+		zone_pass_step(t, &p, cur, ZONE_S_APPLY);
 		zone_admit(t, &p, nx, addrs, lens, n, out, &next);
 		cur = nx;
 	}

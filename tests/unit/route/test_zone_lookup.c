@@ -356,6 +356,14 @@ Test(zone_lookup, the_echoed_address_is_sanitised)
 	    "550 5.1.1 <\"a?b???\"@own.example.com>: Recipient address rejected: user unknown");
 }
 
+/* An empty address is refused for its syntax without a byte read: the caller may pass
+ * no buffer at all. */
+Test(zone_lookup, an_empty_address_reads_nothing)
+{
+	zone_lookup(table, NULL, 0, dec);
+	cr_assert_str_eq(dec->reply, "550 5.1.3 Bad recipient address syntax");
+}
+
 /* The echo copies 16 bytes at a time, the last 16 overlapping: a byte to replace is
  * found at every offset, in a chunk of its own, in the overlap and in the tail. */
 Test(zone_lookup, the_echo_is_sanitised_at_every_offset)
