@@ -48,6 +48,8 @@
 #include <string.h>
 
 #include <ck_hs.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "route/zone.h"
 
@@ -183,8 +185,20 @@ void *zone__alloc(struct zone_arena *a, size_t n);
 char *zone__strdup(struct zone_arena *a, const char *s, size_t len);
 /* A new empty table with hash sets sized for the given entry counts; NULL on ENOMEM. */
 struct zone_table *zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild);
+/* XXH3 of s[0..len) under seed, inlined where it is used (the lookup hashes once or
+ * twice per address: no call through the shared library). */
+static inline unsigned long
+zone__hash_seed(unsigned long seed, const char *s, size_t len)
+{
+	return (unsigned long)XXH3_64bits_withSeed(s, len, (uint64_t)seed);
+}
+
 /* The hash of a key under the table's seed: every set, both kinds. */
-unsigned long zone__hash(const struct zone_table *t, const char *s, size_t len);
+static inline unsigned long
+zone__hash(const struct zone_table *t, const char *s, size_t len)
+{
+	return zone__hash_seed(t->seed, s, len);
+}
 /* True when entry e holds exactly this key. */
 static inline bool
 zone__key_eq(const struct zone_key *e, const char *s, size_t len)

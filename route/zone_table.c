@@ -31,12 +31,6 @@
 #ifdef CK_HS_PP
 #error "route/zone_table.c needs libck without pointer packing (CK_HS_PP is defined)"
 #endif
-/* XXH3 inlined here, the one route/ file that hashes: no call through the shared
- * library, and the short-key path specialised (keys are 1-64 byte local parts and
- * domains). */
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "core/err.h"
 #include "route/zone_int.h"
 
@@ -143,18 +137,6 @@ zone_arena_fini(struct zone_arena *a)
 	a->total = 0;
 }
 
-static inline unsigned long
-zone_hash_raw(unsigned long seed, const char *s, size_t len)
-{
-	return (unsigned long)XXH3_64bits_withSeed(s, len, (uint64_t)seed);
-}
-
-unsigned long
-zone__hash(const struct zone_table *t, const char *s, size_t len)
-{
-	return zone_hash_raw(t->seed, s, len);
-}
-
 /*
  * Tagged entries. Debian builds libck without pointer packing, so ck_hs
  * calls the compare callback for every occupied slot of a probe sequence,
@@ -185,7 +167,7 @@ zone_hs_hash(const void *obj, unsigned long seed)
 {
 	const struct zone_key *k = zone_untag(obj);
 
-	return zone_hash_raw(seed, k->s, k->len);
+	return zone__hash_seed(seed, k->s, k->len);
 }
 
 static bool
@@ -281,7 +263,7 @@ err_domains:
 void *
 zone__get(const struct zone_table *t, const ck_hs_t *hs, const char *s, size_t len)
 {
-	unsigned long h = zone_hash_raw(t->seed, s, len);
+	unsigned long h = zone__hash_seed(t->seed, s, len);
 	struct zone_key probe = {.s = s, .len = (uint32_t)len};
 	/* ck_hs_get takes a non-const set but only reads it */
 	void *e = ck_hs_get((ck_hs_t *)(uintptr_t)hs, h,
@@ -342,7 +324,7 @@ zone_set_grow(struct zone_table *t, struct zone_set *s)
 		const struct zone_key *k = zone__set_at(s, i);
 
 		if (k != NULL)
-			zone_set_store(p, slots - 1, zone_hash_raw(t->seed, k->s, k->len),
+			zone_set_store(p, slots - 1, zone__hash_seed(t->seed, k->s, k->len),
 				       s->slots[i]);
 	}
 	zone_big_free(s->slots, old * sizeof(*p));
@@ -377,7 +359,7 @@ zone__set_at(const struct zone_set *s, size_t i)
 bool
 zone__put(struct zone_table *t, ck_hs_t *hs, const struct zone_key *entry)
 {
-	unsigned long h = zone_hash_raw(t->seed, entry->s, entry->len);
+	unsigned long h = zone__hash_seed(t->seed, entry->s, entry->len);
 
 	BUG_ON((uintptr_t)entry >> ZONE_TAG_SHIFT != 0); /* no room for the tag */
 	return ck_hs_put(hs, h, (const void *)((uintptr_t)entry | zone_tag_of(h)));
