@@ -209,6 +209,14 @@ void zone_lookup_batch(const struct zone_table *t, const char *const addrs[], co
 		       size_t n, struct zone_decision *const out[]);
 
 /*
+ * Tests only: with false, every address is split byte by byte, as when the CPU
+ * lacks AVX2 (default true: the usual address is split in one AVX2 pass). The
+ * decisions must be the same either way; the tests check that. Not thread-safe:
+ * set it before any lookup runs.
+ */
+void zone_lookup_one_pass(bool on);
+
+/*
  * The --lookup JSON object (one line, with "\n"), e.g.
  * {"zone":"example.com","rule":"alice@example.com","action":"forward","reply":null,
  *  "destinations":[["alice@dest.test"],["bob@dest2.test:2525"]]}

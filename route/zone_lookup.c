@@ -665,6 +665,15 @@ zone_dom_copy(const unsigned char *d, size_t n, char *dom)
 }
 #endif
 
+/* zone_lookup_one_pass(): false sends every address down the byte-wise split. */
+static bool zone_one_pass = true;
+
+void
+zone_lookup_one_pass(bool on)
+{
+	zone_one_pass = on;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /*
  * The usual address in one pass with AVX2, 32 bytes at a time (one step for most
@@ -794,11 +803,12 @@ zone_addr_avx2(struct zone_job *j, const char *s, size_t len)
 	return at;
 }
 
-/* zone_addr_avx2() where the CPU has AVX2, else 0 (every address byte by byte). */
+/* zone_addr_avx2() where the CPU has AVX2 and zone_lookup_one_pass() allows it, else 0
+ * (every address byte by byte). */
 static inline size_t
 zone_addr_fast(struct zone_job *j, const char *s, size_t len)
 {
-	if (!__builtin_cpu_supports("avx2"))
+	if (!zone_one_pass || !__builtin_cpu_supports("avx2"))
 		return 0;
 	return zone_addr_avx2(j, s, len);
 }
