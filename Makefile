@@ -143,6 +143,11 @@ $(O)/bench/bench_route: $(OBJ)/bench/bench_route.o $(LIBS)
 	@mkdir -p $(@D)
 	$(call link)
 
+# dependent-read latency by region size (bench/bench_memlat.c): context for bench_route.
+$(O)/bench/bench_memlat: $(OBJ)/bench/bench_memlat.o
+	@mkdir -p $(@D)
+	$(call link)
+
 BINS	:= $(O)/sluice $(O)/sluice-source $(O)/sluice-sink
 all: $(BINS)
 .DEFAULT_GOAL := all
@@ -225,7 +230,8 @@ run: deps
 
 bench: deps
 	@$(if $(WOLFSSL_PC),,echo "bench: Debian's wolfSSL, no assembly: TLS rows will be slow (make wolfssl)" >&2)
-	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto build/bench/bench_route
+	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto build/bench/bench_route \
+		build/bench/bench_memlat
 	bench/run.sh build
 
 check-headers:

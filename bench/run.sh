@@ -633,6 +633,14 @@ if [ -x "$BUILD/bench/bench_route" ]; then
 else
 	log "bench_route not built ($BUILD/bench/bench_route; make build/bench/bench_route)"
 fi
+# what a dependent random read costs here, by region size: the floor under a lookup
+# that misses the caches (context for the zone table, no target)
+MEMLAT=
+if [ -x "$BUILD/bench/bench_memlat" ]; then
+	out=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_memlat" 1 8 64 1024 2>>"$LOG")
+	log "memlat: $(tr '\n' ' ' <<<"$out")"
+	MEMLAT=$(awk -F'ns_per_read=' '/^memlat:/ { printf "%s%s", sep, $2; sep = " / " }' <<<"$out")
+fi
 
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average at end: $LOAD1"
@@ -773,6 +781,8 @@ md_d_mb=$(med d_mb)
 			"$(med r_blps) / $(med r_bzipf) / $(med r_bhot) | |"
 		echo "| zone_lookup one address at a time, uniform / Zipf / hot (context only: a lone lookup waits for its own misses) |" \
 			"$(med r_lps) / $(med r_zipf) / $(med r_hot) | |"
+		[ -z "$MEMLAT" ] ||
+			echo "| one dependent random read, ns, over 1 MiB / 8 MiB / 64 MiB / 1 GiB (bench_memlat; context only) | $MEMLAT | |"
 	fi
 } | tee "$MD"
 {
