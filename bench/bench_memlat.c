@@ -19,21 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
+
+#include "bench/bench_clock.h"
 
 #define MEMLAT_LINE  64u
 #define MEMLAT_HUGE  ((size_t)2 << 20)
 #define MEMLAT_STEPS 5000000u
 #define MEMLAT_MAX   65536ul /* MiB */
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static uint64_t
 xorshift(uint64_t *x)
@@ -80,10 +72,10 @@ memlat(size_t mib)
 		memcpy(base + (size_t)order[i] * MEMLAT_LINE, &next, sizeof(next));
 	}
 	p = base + (size_t)order[0] * MEMLAT_LINE;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned k = 0; k < MEMLAT_STEPS; k++)
 		memcpy(&p, p, sizeof(p));
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	/* p is used, so the chase cannot be dropped */
 	if (p == NULL)
 		fprintf(stderr, "bench_memlat: broken cycle\n");

@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_clock.h"
 #include "proto/smtp_bdat.h"
 #include "proto/smtp_cmd.h"
 #include "proto/smtp_data.h"
@@ -25,14 +25,6 @@
 #define BENCH_RUNS   5
 #define BENCH_SPAN   16384		 /* bytes per simulated recv buffer */
 #define BENCH_MSG_SZ (10u * 1024 * 1024) /* DATA message size */
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void
 report(const char *name, double ns, double ops, double bytes)
@@ -63,7 +55,7 @@ bench_line(void)
 	size_t lines = 0;
 	for (int r = 0; r < BENCH_RUNS; r++) {
 		lines = 0;
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		for (size_t i = 0; i < iters; i++) {
 			size_t off = 0;
 			while (off < sizeof(burst) - 1) {
@@ -76,7 +68,7 @@ bench_line(void)
 				sink += len;
 			}
 		}
-		double t = now_ns() - t0;
+		double t = bench_now_ns() - t0;
 		best = t < best ? t : best;
 	}
 	report("smtp_line", best, (double)lines, (double)iters * (sizeof(burst) - 1));
@@ -97,14 +89,14 @@ bench_cmd(void)
 		bytes += strlen(lines[k]);
 	double best = 1e300;
 	for (int r = 0; r < BENCH_RUNS; r++) {
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		for (size_t i = 0; i < iters; i++) {
 			for (size_t k = 0; k < 4; k++) {
 				struct smtp_cmd cmd;
 				sink += (size_t)smtp_cmd_parse(lines[k], strlen(lines[k]), &cmd);
 			}
 		}
-		double t = now_ns() - t0;
+		double t = bench_now_ns() - t0;
 		best = t < best ? t : best;
 	}
 	report("smtp_cmd", best, (double)iters * 4, (double)iters * (double)bytes);
@@ -140,12 +132,12 @@ bench_data(const char *name, const char *m, size_t n)
 	for (int r = 0; r < BENCH_RUNS; r++) {
 		struct smtp_data d;
 		smtp_data_init(&d, 0, 0);
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		for (size_t off = 0; off < n && !d.done;) {
 			size_t c = n - off < BENCH_SPAN ? n - off : BENCH_SPAN;
 			off += smtp_data_feed(&d, m + off, c, count_emit, NULL);
 		}
-		double t = now_ns() - t0;
+		double t = bench_now_ns() - t0;
 		best = t < best ? t : best;
 		if (!d.done)
 			fprintf(stderr, "smtp_data: terminator not found\n");
@@ -160,14 +152,14 @@ bench_stuff(const char *m, size_t n)
 	for (int r = 0; r < BENCH_RUNS; r++) {
 		struct smtp_stuff s;
 		smtp_stuff_init(&s, 0);
-		double t0 = now_ns();
+		double t0 = bench_now_ns();
 		for (size_t off = 0; off < n;) {
 			size_t c = n - off < BENCH_SPAN ? n - off : BENCH_SPAN;
 			smtp_stuff_feed(&s, m + off, c, count_emit, NULL);
 			off += c;
 		}
 		smtp_stuff_finish(&s, count_emit, NULL);
-		double t = now_ns() - t0;
+		double t = bench_now_ns() - t0;
 		best = t < best ? t : best;
 	}
 	report("smtp_stuff", best, 1, (double)n);

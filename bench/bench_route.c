@@ -44,8 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_clock.h"
 #include "route/zone.h"
 
 #define BENCH_LOOKUPS_DEFAULT 20000000ull
@@ -62,14 +62,6 @@ struct sample {
 	size_t len;	  /* bytes */
 	bool hit;	  /* the generator's label */
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* VmRSS of this process in KiB, or 0 if /proc is unreadable. */
 static long
@@ -311,7 +303,7 @@ run(const char *name, const char *count, size_t ns, const struct zone_table *t,
 
 	for (size_t i = 0; i < st->n; i++)
 		zone_lookup(t, st->addr[i], st->len[i], d[0]);
-	double l0 = now_s();
+	double l0 = bench_now_ns() / 1e9;
 	if (batch == 0) {
 		for (unsigned long long n = 0; n < nlookups; n++) {
 			zone_lookup(t, st->addr[k], st->len[k], d[0]);
@@ -333,7 +325,7 @@ run(const char *name, const char *count, size_t ns, const struct zone_table *t,
 		}
 		nlookups = (nlookups + batch - 1) / batch * batch;
 	}
-	double secs = now_s() - l0;
+	double secs = bench_now_ns() / 1e9 - l0;
 	printf("route: %s=%.0f lookups=%llu hits=%llu misses=%llu %s=%zu ns_per_lookup=%.1f\n",
 	       name, secs > 0 ? (double)nlookups / secs : 0.0, nlookups, hits, nlookups - hits,
 	       count, ns, secs * 1e9 / (double)nlookups);
@@ -374,9 +366,9 @@ main(int argc, char **argv)
 	struct zone_table *t = NULL;
 	char err[512] = "";
 	long rss0 = rss_kib();
-	double t0 = now_s();
+	double t0 = bench_now_ns() / 1e9;
 	int rc = zone_table_load(zpath, &t, err, sizeof(err));
-	double t1 = now_s();
+	double t1 = bench_now_ns() / 1e9;
 	long rss1 = rss_kib();
 	if (rc < 0 || t == NULL) {
 		fprintf(stderr, "bench_route: load failed (%d): %s\n", rc, err);
