@@ -483,8 +483,8 @@ static const unsigned char zone_local_class[256] = {
     ['0' ... '9'] = ZONE_LC_OK,
     ['a' ... 'z'] = ZONE_LC_OK,
     ['A' ... 'Z'] = ZONE_LC_OK | ZONE_LC_UPPER,
-    ['!'] = ZONE_LC_OK | ZONE_LC_SUSP | ZONE_LC_SEP,
-    ['%'] = ZONE_LC_OK | ZONE_LC_SUSP | ZONE_LC_SEP,
+    ['!'] = ZONE_LC_OK | ZONE_LC_SUSP, /* never a separator (zone_parse.c refuses it) */
+    ['%'] = ZONE_LC_OK | ZONE_LC_SUSP,
     ['#'] = ZONE_LC_OK | ZONE_LC_SEP,
     ['$'] = ZONE_LC_OK | ZONE_LC_SEP,
     ['&'] = ZONE_LC_OK | ZONE_LC_SEP,
@@ -555,8 +555,11 @@ zone_v_in(__m128i c, char lo, char hi)
 }
 
 #ifndef __SANITIZE_ADDRESS__
-/* zone_v_keep + 16 - n: a vector whose first n lanes are all ones (n <= 16). */
-static const unsigned char zone_v_keep[32] = {
+/* The 16 or 32 bytes at zone_v_keep + 32 - n: a vector whose first n lanes are all
+ * ones (n <= 16 or 32), the rest zero. For the tails of zone_v_load() and
+ * zone_y_load(). */
+static const unsigned char zone_v_keep[64] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
 #endif
@@ -580,7 +583,7 @@ zone_v_load(const char *p, size_t n, char pad)
 	if (((uintptr_t)p & 4095) <= 4096 - 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i keep =
-		    _mm_loadu_si128((const __m128i *)(const void *)(zone_v_keep + 16 - n));
+		    _mm_loadu_si128((const __m128i *)(const void *)(zone_v_keep + 32 - n));
 
 		return _mm_or_si128(_mm_and_si128(keep, v),
 				    _mm_andnot_si128(keep, _mm_set1_epi8(pad)));
@@ -702,12 +705,8 @@ zone_y_load(const char *p, size_t n)
 		return _mm256_loadu_si256((const __m256i *)(const void *)p);
 #ifndef __SANITIZE_ADDRESS__
 	if (((uintptr_t)p & 4095) <= 4096 - 32) {
-		static const unsigned char keep[64] = {
-		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		};
-		__m256i k = _mm256_loadu_si256((const __m256i *)(const void *)(keep + 32 - n));
+		__m256i k =
+		    _mm256_loadu_si256((const __m256i *)(const void *)(zone_v_keep + 32 - n));
 
 		return _mm256_blendv_epi8(_mm256_set1_epi8('a'),
 					  _mm256_loadu_si256((const __m256i *)(const void *)p), k);
