@@ -52,8 +52,9 @@ struct zone_loader {
 	size_t line;	      /* current line, 1-based */
 	char *err;	      /* caller's error buffer, errlen bytes */
 	size_t errlen;
-	ck_hs_t vaddr; /* struct zone_key: verified "local@domain" (dequoted local) */
-	ck_hs_t vdom;  /* struct zone_key: verified-domain names and literals */
+	ck_hs_t vaddr;		   /* struct zone_key: verified "local@domain" (dequoted local) */
+	ck_hs_t vdom;		   /* struct zone_key: verified-domain names and literals */
+	struct zone_arena scratch; /* the verified sets' keys: freed when the load ends */
 };
 
 /* A field cursor over one line. */
@@ -292,11 +293,11 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 	if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &z->dom.key))
 		return zone_nomem(ld);
 	if (ulen > 0) {
-		struct zone_dom *a = zone__alloc(&t->arena, sizeof(*a));
+		struct zone_dom *a = zone__alloc(&t->cold, sizeof(*a));
 
 		if (a == NULL)
 			return zone_nomem(ld);
-		a->key = (struct zone_key){.s = zone__strdup(&t->arena, ul, ulen),
+		a->key = (struct zone_key){.s = zone__strdup(&t->cold, ul, ulen),
 					   .len = (uint32_t)ulen,
 					   .line = (uint32_t)ld->line};
 		a->zone = z;
@@ -410,7 +411,7 @@ zone_dest_text(struct zone_arena *a, const struct zone__dest *d)
 }
 
 /* forward DEST[|DEST...] ...: the destination records into tmp[0..*ndp) (their texts
- * into the arena). */
+ * into the cold arena). */
 static int
 zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rdest *tmp, unsigned *ndp)
 {
@@ -451,7 +452,7 @@ zone_line_forward(struct zone_loader *ld, struct zone_cur *c, struct zone_rdest 
 			if (rc != 0)
 				return zone_fail(ld, "%s: '%.*s'", why,
 						 (int)(q - p > 80 ? 80 : q - p), p);
-			tmp[nd].addr = zone_dest_text(&ld->t->arena, &d);
+			tmp[nd].addr = zone_dest_text(&ld->t->cold, &d);
 			if (tmp[nd].addr == NULL)
 				return zone_nomem(ld);
 			tmp[nd].len = (uint16_t)d.addrlen;
@@ -588,11 +589,11 @@ zone_verified_put(struct zone_loader *ld, ck_hs_t *hs, const char *s, size_t n)
 
 	if (zone__get(ld->t, hs, s, n) != NULL)
 		return 0;
-	k = zone__alloc(&ld->t->arena, sizeof(*k));
+	k = zone__alloc(&ld->scratch, sizeof(*k));
 	if (k == NULL)
 		return zone_nomem(ld);
 	*k = (struct zone_key){
-	    .s = zone__strdup(&ld->t->arena, s, n), .len = (uint32_t)n, .line = (uint32_t)ld->line};
+	    .s = zone__strdup(&ld->scratch, s, n), .len = (uint32_t)n, .line = (uint32_t)ld->line};
 	if (k->s == NULL || !zone__put(ld->t, hs, k))
 		return zone_nomem(ld);
 	return 0;
@@ -663,10 +664,10 @@ zone_line_tls(struct zone_loader *ld, struct zone_cur *c)
 	if (old != NULL)
 		return zone_fail(ld, "tls-policy for %s given twice (first at line %u)", dom,
 				 old->key.line);
-	e = zone__alloc(&t->arena, sizeof(*e));
+	e = zone__alloc(&t->cold, sizeof(*e));
 	if (e == NULL)
 		return zone_nomem(ld);
-	*e = (struct zone_tls){.key = {.s = zone__strdup(&t->arena, dom, dlen),
+	*e = (struct zone_tls){.key = {.s = zone__strdup(&t->cold, dom, dlen),
 				       .len = (uint32_t)dlen,
 				       .line = (uint32_t)ld->line},
 			       .policy = policy};
@@ -726,14 +727,27 @@ zone_verify_all(struct zone_loader *ld)
 {
 	const struct zone_table *t = ld->t;
 
-	for (size_t i = 0; i <= t->rules.mask; i++)
+	for (size_t i = 0; i < t->rules.nslots; i++)
 		zone_verify_rule(ld, (const struct zone_rule *)zone__set_at(&t->rules, i));
-	for (size_t i = 0; i <= t->domains.mask; i++) {
+	for (size_t i = 0; i < t->domains.nslots; i++) {
 		const struct zone_dom *d = (const struct zone_dom *)zone__set_at(&t->domains, i);
 
 		if (d != NULL && &d->zone->dom == d) /* the zone's own entry, not an alias */
 			zone_verify_rule(ld, d->zone->catchall);
 	}
+}
+
+/* True when a zone line may name an IDN zone (a byte >= 0x80, or an "xn--" label in
+ * any case): its zone takes a second domains entry, the U-label. An upper bound, for
+ * the prescan. */
+static bool
+zone_line_maybe_idn(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if ((unsigned char)*p >= 0x80 || (end - p >= 4 && (p[0] | 32) == 'x' &&
+						  (p[1] | 32) == 'n' && p[2] == '-' && p[3] == '-'))
+			return true;
+	return false;
 }
 
 static bool
@@ -749,7 +763,7 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		       char *err, size_t errlen)
 {
 	struct zone_loader ld = {.name = name, .err = err, .errlen = errlen};
-	size_t nz = 0, nr = 0, nv = 0, nt = 0, nw = 0, hs_bytes;
+	size_t nd = 0, nr = 0, nv = 0, nt = 0, nw = 0, hs_bytes;
 	const char *p, *end = text + len;
 	int rc = 0;
 
@@ -761,7 +775,7 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		const char *e = nl != NULL ? nl : end;
 
 		if (zone_starts(p, e, "zone")) {
-			nz++;
+			nd += 1 + zone_line_maybe_idn(p, e);
 			/* an upper bound: the word may sit elsewhere on the line */
 			nw += memmem(p, (size_t)(e - p), "wildcard", 8) != NULL;
 		} else if (zone_starts(p, e, "verified") || zone_starts(p, e, "verified-domain"))
@@ -772,7 +786,7 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 			nr++;
 		p = e + 1;
 	}
-	ld.t = zone__table_new(nz, nr, nt, nw);
+	ld.t = zone__table_new(nd, nr, nt, nw);
 	if (ld.t == NULL)
 		return zone_nomem(&ld);
 	hs_bytes = ld.t->hs_bytes; /* the verified sets live only during the load */
@@ -797,9 +811,10 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 	if (rc != 0)
 		goto err_parse;
 	zone_verify_all(&ld);
-	ld.t->hs_bytes = hs_bytes; /* their strings stay in the arena */
+	ld.t->hs_bytes = hs_bytes;
 	ck_hs_destroy(&ld.vdom);
 	ck_hs_destroy(&ld.vaddr);
+	zone__arena_fini(&ld.scratch);
 	*out = ld.t;
 	return 0;
 
@@ -808,6 +823,7 @@ err_parse:
 err_vdom:
 	ck_hs_destroy(&ld.vaddr);
 err_vaddr:
+	zone__arena_fini(&ld.scratch);
 	zone_table_free(ld.t);
 	ld.t = NULL;
 	return rc != 0 ? rc : zone_nomem(&ld);

@@ -123,8 +123,8 @@ zone__strdup(struct zone_arena *a, const char *s, size_t len)
 	return p;
 }
 
-static void
-zone_arena_fini(struct zone_arena *a)
+void
+zone__arena_fini(struct zone_arena *a)
 {
 	struct zone_block *b = a->head, *next;
 
@@ -225,7 +225,7 @@ zone__hs_init(struct zone_table *t, ck_hs_t *hs, size_t n)
 }
 
 struct zone_table *
-zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
+zone__table_new(size_t ndomains, size_t nrules, size_t ntls, size_t nwild)
 {
 	struct zone_table *t = calloc(1, sizeof(*t));
 
@@ -237,8 +237,7 @@ zone__table_new(size_t nzones, size_t nrules, size_t ntls, size_t nwild)
 	t->wild_min_dots = UINT8_MAX;
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != sizeof(t->seed))
 		t->seed = (unsigned long)(uintptr_t)t ^ 0x5bd1e9955bd1e995ull;
-	/* an IDN zone takes two domain entries: the A-label and the U-label */
-	if (!zone__set_init(t, &t->domains, nzones * 2))
+	if (!zone__set_init(t, &t->domains, ndomains))
 		goto err_domains;
 	if (!zone__set_init(t, &t->rules, nrules))
 		goto err_rules;
@@ -275,16 +274,16 @@ zone__get(const struct zone_table *t, const ck_hs_t *hs, const char *s, size_t l
 bool
 zone__set_init(struct zone_table *t, struct zone_set *s, size_t n)
 {
-	size_t want = n < 8 ? 16 : 2 * n + 2, slots = 16;
+	size_t slots = (2 * n + 2 + ZONE_SET_LINE - 1) / ZONE_SET_LINE * ZONE_SET_LINE;
 
-	while (slots < want)
-		slots *= 2;
+	if (slots > UINT32_MAX) /* zone__set_index scales 32 hash bits */
+		return false;
 	s->slots = zone_big_alloc(slots * sizeof(*s->slots));
 	if (s->slots == NULL)
 		return false;
 	if (slots * sizeof(*s->slots) < ZONE_HUGE) /* malloc; a fresh mapping is zero */
 		memset(s->slots, 0, slots * sizeof(*s->slots));
-	s->mask = slots - 1;
+	s->nslots = slots;
 	s->n = 0;
 	t->hs_bytes += slots * sizeof(*s->slots);
 	return true;
@@ -294,43 +293,46 @@ void
 zone__set_fini(struct zone_set *s)
 {
 	if (s->slots != NULL)
-		zone_big_free(s->slots, (s->mask + 1) * sizeof(*s->slots));
+		zone_big_free(s->slots, s->nslots * sizeof(*s->slots));
 	s->slots = NULL;
 }
 
 /* Store a tagged entry into the first free slot of h's probe sequence. */
 static void
-zone_set_store(uint64_t *slots, size_t mask, unsigned long h, uint64_t tagged)
+zone_set_store(struct zone_set *s, unsigned long h, uint64_t tagged)
 {
-	size_t i = h & mask;
+	size_t i = zone__set_index(s, h);
 
-	while (slots[i] != 0)
-		i = (i + 1) & mask;
-	slots[i] = tagged;
+	while (s->slots[i] != 0)
+		i = zone__set_next(s, i);
+	s->slots[i] = tagged;
 }
 
 /* Double the slots of s (the loader's, before publication: nobody reads it yet). */
 static bool
 zone_set_grow(struct zone_table *t, struct zone_set *s)
 {
-	size_t old = s->mask + 1, slots = 2 * old;
-	uint64_t *p = zone_big_alloc(slots * sizeof(*p));
+	struct zone_set old = *s;
+	size_t slots = 2 * old.nslots;
 
-	if (p == NULL)
+	if (slots > UINT32_MAX)
 		return false;
-	if (slots * sizeof(*p) < ZONE_HUGE)
-		memset(p, 0, slots * sizeof(*p));
-	for (size_t i = 0; i < old; i++) {
-		const struct zone_key *k = zone__set_at(s, i);
+	s->slots = zone_big_alloc(slots * sizeof(*s->slots));
+	if (s->slots == NULL) {
+		*s = old;
+		return false;
+	}
+	if (slots * sizeof(*s->slots) < ZONE_HUGE)
+		memset(s->slots, 0, slots * sizeof(*s->slots));
+	s->nslots = slots;
+	for (size_t i = 0; i < old.nslots; i++) {
+		const struct zone_key *k = zone__set_at(&old, i);
 
 		if (k != NULL)
-			zone_set_store(p, slots - 1, zone__hash_seed(t->seed, k->s, k->len),
-				       s->slots[i]);
+			zone_set_store(s, zone__hash_seed(t->seed, k->s, k->len), old.slots[i]);
 	}
-	zone_big_free(s->slots, old * sizeof(*p));
-	s->slots = p;
-	s->mask = slots - 1;
-	t->hs_bytes += (slots - old) * sizeof(*p);
+	zone__set_fini(&old);
+	t->hs_bytes += (slots - old.nslots) * sizeof(*s->slots);
 	return true;
 }
 
@@ -341,9 +343,9 @@ zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
 	BUG_ON((uintptr_t)entry >> ZONE_SET_TAG_SHIFT != 0); /* no room for the tag */
 	/* keep at least half the slots empty: probes stay short. The prescan sizes the
 	 * set; this grows it only for lines the prescan miscounts (an indented zone line) */
-	if (s->n + 1 > (s->mask + 1) / 2 && !zone_set_grow(t, s))
+	if (s->n + 1 > s->nslots / 2 && !zone_set_grow(t, s))
 		return false;
-	zone_set_store(s->slots, s->mask, h,
+	zone_set_store(s, h,
 		       (uint64_t)(uintptr_t)entry | ((uint64_t)h >> ZONE_SET_TAG_SHIFT)
 							<< ZONE_SET_TAG_SHIFT);
 	s->n++;
@@ -374,7 +376,8 @@ zone_table_free(struct zone_table *t)
 	ck_hs_destroy(&t->tls);
 	zone__set_fini(&t->rules);
 	zone__set_fini(&t->domains);
-	zone_arena_fini(&t->arena);
+	zone__arena_fini(&t->arena);
+	zone__arena_fini(&t->cold);
 	free(t);
 	t = NULL;
 }
@@ -394,7 +397,7 @@ zone_table_nrules(const struct zone_table *t)
 size_t
 zone_table_memory(const struct zone_table *t)
 {
-	return sizeof(*t) + t->arena.total + t->hs_bytes;
+	return sizeof(*t) + t->arena.total + t->cold.total + t->hs_bytes;
 }
 
 enum zone_tls_policy
