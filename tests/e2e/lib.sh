@@ -189,6 +189,21 @@ e2e_free_ports()
 	python3 "$(dirname "${BASH_SOURCE[0]}")/free_ports.py" "$@"
 }
 
+# e2e_proc_stat PID N: field N (as numbered in proc(5): 3 = state, 22 = start time) of
+# /proc/PID/stat, empty when PID is gone. The fields are counted after the last ')':
+# the command name in field 2 may hold blanks (NSD renames its processes "nsd: xfrd"),
+# which shifted every later field for a plain awk '{print $22}'.
+e2e_proc_stat()
+{
+	local s n=$2
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	# shellcheck disable=SC2086 # split into the fields on purpose
+	set -- $s
+	shift $((n - 3))
+	echo "$1"
+}
+
 # e2e_start NAME CMD...: run CMD in the background, stdout to NAME.out, stderr to
 # NAME.err (in $E2E_TMP); sets E2E_LAST_PID and records it for cleanup.
 e2e_start()
@@ -198,7 +213,7 @@ e2e_start()
 	"$@" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.err" </dev/null &
 	E2E_LAST_PID=$!
 	local st
-	st=$(awk '{print $22}' "/proc/$E2E_LAST_PID/stat" 2>/dev/null)
+	st=$(e2e_proc_stat "$E2E_LAST_PID" 22)
 	echo "$E2E_LAST_PID ${st:-0} $name" >>"$E2E_TMP/pids"
 	e2e_log "started $name pid $E2E_LAST_PID: $*"
 }
@@ -208,7 +223,7 @@ e2e_alive()
 {
 	local s
 	kill -0 "$1" 2>/dev/null || return 1
-	s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
+	s=$(e2e_proc_stat "$1" 3)
 	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
 }
 
@@ -289,7 +304,7 @@ e2e_cleanup()
 	[ -f "$E2E_TMP/pids" ] || return $rc
 	while read -r pid st name; do
 		[ -n "$pid" ] || continue
-		cur=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
+		cur=$(e2e_proc_stat "$pid" 22)
 		[ -n "$cur" ] && [ "$cur" = "$st" ] || continue
 		e2e_alive "$pid" || continue
 		kill -TERM "$pid" 2>/dev/null
@@ -298,14 +313,14 @@ e2e_cleanup()
 	for ((i = 0; i < 30; i++)); do
 		local any=0
 		while read -r pid st name; do
-			cur=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
+			cur=$(e2e_proc_stat "$pid" 22)
 			[ -n "$cur" ] && [ "$cur" = "$st" ] && e2e_alive "$pid" && any=1
 		done <"$E2E_TMP/pids"
 		[ $any = 0 ] && break
 		sleep 0.1
 	done
 	while read -r pid st name; do
-		cur=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
+		cur=$(e2e_proc_stat "$pid" 22)
 		if [ -n "$cur" ] && [ "$cur" = "$st" ] && e2e_alive "$pid"; then
 			e2e_log "cleanup: $name (pid $pid) ignored SIGTERM: SIGKILL"
 			kill -KILL "$pid" 2>/dev/null

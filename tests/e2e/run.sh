@@ -25,6 +25,8 @@ fi
 BUILD=$1
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib.sh # for e2e_proc_stat
+. "$HERE/lib.sh"
 if [ -d "$BUILD" ]; then
 	BUILD=$(cd "$BUILD" && pwd)
 else
@@ -61,8 +63,8 @@ reap_leftovers()
 	[ -f "$f" ] || return 0
 	while read -r pid st name; do
 		[ -n "$pid" ] || continue
-		cur=$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)
-		state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+		cur=$(e2e_proc_stat "$pid" 22)
+		state=$(e2e_proc_stat "$pid" 3)
 		if [ -n "$cur" ] && [ "$cur" = "$st" ] && [ "$state" != Z ] && [ "$state" != X ]; then
 			echo "  (killing leftover $name pid $pid)" >&2
 			kill -KILL "$pid" 2>/dev/null
