@@ -36,7 +36,8 @@ enum tool_msg_phase {
 
 struct tool_msg {
 	XXH64_state_t xx;	      /* streaming hash of the hashed bytes */
-	uint64_t size;		      /* bytes hashed */
+	bool digest;		      /* feed xx (tool_msg_init: true); false: count only */
+	uint64_t size;		      /* bytes hashed (digest off: that would be) */
 	uint64_t total;		      /* bytes fed, skipped Received: lines included */
 	enum tool_msg_phase phase;    /* see enum */
 	bool skip_prev;		      /* the previous line was skipped (so WSP lines are too) */
@@ -51,7 +52,7 @@ struct tool_msg {
 	char id[TOOL_MSG_MAX_ID + 1]; /* Message-ID value, NUL-ended after tool_msg_final */
 };
 
-/* Start a new message. */
+/* Start a new message (digest on: clear m->digest after this to only count). */
 void tool_msg_init(struct tool_msg *m);
 
 /* Feed the next n bytes of content. Any chunking gives the same result. */

@@ -297,3 +297,23 @@ Test(tool_msg, digest_is_the_same_for_random_received_blocks)
 		cr_expect_str_eq(id, "a1@example.org");
 	}
 }
+
+Test(tool_msg, count_only_still_sizes_and_finds_the_message_id)
+{
+	/* the sink without --ledger clears digest: the same size, total and Message-ID as
+	 * with the digest, only the hash is left out */
+	static const char in[] = RCVD BASE;
+	struct tool_msg with, without;
+
+	tool_msg_init(&with);
+	tool_msg_init(&without);
+	without.digest = false;
+	tool_msg_feed(&with, in, sizeof(in) - 1);
+	tool_msg_feed(&without, in, sizeof(in) - 1);
+	cr_expect_eq(tool_msg_final(&with), 0x56ff39c0a95df83cull);
+	(void)tool_msg_final(&without);
+	cr_expect_eq(without.size, with.size);
+	cr_expect_eq(without.size, 52);
+	cr_expect_eq(without.total, sizeof(in) - 1);
+	cr_expect_str_eq(without.id, "a1@example.org");
+}
