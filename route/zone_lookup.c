@@ -395,7 +395,10 @@ enum zone_verdict {
  * the step before prefetched (a hash slot or a record) and ends by prefetching what
  * the next one reads, so in zone_lookup_batch() the other lookups in flight run
  * while a line comes in:
- *   RULE    the rule slot of "local@domain" (local part and domain folded): its
+ *   RULE    the domain filter's line (prefetched with the rule slot by the split):
+ *           a domain with no zone of its own has no rule either, so it goes straight
+ *           to ZONE's parent walk, or is refused when no zone has wildcards. Else
+ *           the rule slot of "local@domain" (local part and domain folded): its
  *           candidate entry by hash tag alone (no dereference), record prefetched;
  *   EXACT   check it: an exact hit (the address as the table stores it) is decided
  *           here, without reading the zone. Otherwise hash the domain, prefetch its
@@ -456,7 +459,7 @@ struct zone_job {
 	bool eager;		       /* a lone lookup: the domain's slot is prefetched with the
 					  rule's, so a miss waits for both at once (a batch keeps
 					  the hash for the lookups that need it) */
-	unsigned long hd;	       /* eager: zone__hash() of the domain */
+	unsigned long hd;	       /* zone__hash() of the domain (from the split on) */
 	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
 					  sub-address separator (letters, digits, '.' and UTF-8
 					  never are): the bases zone_next_base() tries */
@@ -889,8 +892,8 @@ zone_addr_split(struct zone_job *j)
 }
 
 /* The first step of every lookup: split and check the address into the key (the usual
- * address in one pass, any other byte by byte), hash it, prefetch its rule slot (the
- * RULE step reads it). */
+ * address in one pass, any other byte by byte), hash the domain and the key, prefetch
+ * the domain's filter line and the key's rule slot (the RULE step reads both). */
 static void
 zone_stage_split(const struct zone_table *t, struct zone_job *j)
 {
@@ -904,12 +907,12 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	j->cand = NULL;
 	if (zone_addr_fast(j, j->addr, j->len) == 0 && !zone_addr_split(j))
 		return;
+	j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
+	__builtin_prefetch(zone__filter_line(&t->dfilter, j->hd), 0, 3);
 	j->h = zone__hash(t, j->key, j->ll + 1 + j->dlen);
 	zone__set_prefetch(&t->rules, j->h);
-	if (j->eager) {
-		j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
+	if (j->eager)
 		zone__set_prefetch(&t->domains, j->hd);
-	}
 	j->step = ZONE_S_RULE;
 	j->v = ZONE_V_GO;
 }
@@ -945,7 +948,7 @@ zone_probe(const struct zone_table *t, struct zone_job *j, size_t klen)
 static void
 zone_to_domain(const struct zone_table *t, struct zone_job *j)
 {
-	j->h = j->eager ? j->hd : zone__hash(t, j->key + j->ll + 1, j->dlen);
+	j->h = j->hd;
 	zone__set_prefetch(&t->domains, j->h);
 	j->step = ZONE_S_DOMAIN;
 }
@@ -981,6 +984,15 @@ zone_rule_check(const struct zone_table *t, const struct zone_job *j, size_t kle
 static void
 zone_step_rule(const struct zone_table *t, struct zone_job *j)
 {
+	if (!zone__filter_has(&t->dfilter, j->hd)) {
+		/* no zone of its own, so no rule either (rule keys name zones): a wildcard
+		 * parent, or not ours -- decided without reading either big set */
+		if (t->any_wildcard)
+			j->step = ZONE_S_ZONE; /* cand NULL: the parent walk */
+		else
+			j->v = ZONE_V_RELAY;
+		return;
+	}
 	if (!zone_rule_cand(t, j, ZONE_S_EXACT))
 		zone_to_domain(t, j);
 }

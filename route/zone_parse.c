@@ -812,6 +812,10 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		goto err_parse;
 	zone_verify_all(&ld);
 	ld.t->hs_bytes = hs_bytes;
+	if (!zone__filter_build(ld.t)) {
+		rc = zone_nomem(&ld);
+		goto err_parse;
+	}
 	ck_hs_destroy(&ld.vdom);
 	ck_hs_destroy(&ld.vaddr);
 	zone__arena_fini(&ld.scratch);

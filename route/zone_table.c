@@ -337,6 +337,39 @@ zone_set_grow(struct zone_table *t, struct zone_set *s)
 }
 
 bool
+zone__filter_build(struct zone_table *t)
+{
+	struct zone_filter *f = &t->dfilter;
+	size_t nlines = (t->domains.n * ZONE_FILTER_BITS + 511) / 512;
+
+	f->nlines = nlines > 0 ? nlines : 1;
+	if (f->nlines > UINT32_MAX)
+		return false;
+	f->words = aligned_alloc(64, f->nlines * 64);
+	if (f->words == NULL)
+		return false;
+	memset(f->words, 0, f->nlines * 64);
+	for (size_t i = 0; i < t->domains.nslots; i++) {
+		const struct zone_key *k = zone__set_at(&t->domains, i);
+		unsigned long h;
+		uint64_t *w, g;
+
+		if (k == NULL)
+			continue;
+		h = zone__hash(t, k->s, k->len);
+		w = (uint64_t *)(uintptr_t)zone__filter_line(f, h);
+		g = zone__filter_bits(h);
+		for (int b = 0; b < ZONE_FILTER_K; b++, g <<= 9) {
+			unsigned pos = (unsigned)(g >> 55);
+
+			w[pos >> 6] |= UINT64_C(1) << (pos & 63);
+		}
+	}
+	t->hs_bytes += f->nlines * 64;
+	return true;
+}
+
+bool
 zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
 	      const struct zone_key *entry)
 {
@@ -376,6 +409,7 @@ zone_table_free(struct zone_table *t)
 	ck_hs_destroy(&t->tls);
 	zone__set_fini(&t->rules);
 	zone__set_fini(&t->domains);
+	free(t->dfilter.words);
 	zone__arena_fini(&t->arena);
 	zone__arena_fini(&t->cold);
 	free(t);

@@ -179,3 +179,58 @@ Test(zone_batch, a_big_table_gives_every_hit_and_miss_it_was_built_for)
 	free(text);
 	zone_table_free(t);
 }
+
+enum { MIX_ZONES = 3000 };
+
+/* The lookup tests the domain against a Bloom filter of the domains set before it
+ * probes anything: on a table of many lines of filter, every zone's own name, every
+ * IDN zone's U-label and every subdomain of a wildcard zone must still be found (a
+ * false negative would refuse mail we serve), and a subdomain of a zone without
+ * wildcard is still not ours. */
+Test(zone_batch, the_domain_filter_misses_no_zone_alias_or_wildcard_subdomain)
+{
+	size_t cap = (size_t)MIX_ZONES * 96 + 64, len = 0;
+	char *text = malloc(cap), err[256], addr[96];
+	struct zone_table *t = NULL;
+	struct zone_decision *d = calloc(1, sizeof(*d));
+
+	cr_assert(text != NULL && d != NULL);
+	len += (size_t)snprintf(text + len, cap - len, "verified-domain dest.test\n");
+	for (unsigned z = 0; z < MIX_ZONES; z++) {
+		/* every third zone an IDN one written as a U-label ("bü<z>.test"), every
+		 * fifth a wildcard */
+		const char *idn = z % 3 == 0 ? "b\xc3\xbc" : "m";
+
+		len += (size_t)snprintf(text + len, cap - len, "zone %s%u.test%s\n", idn, z,
+					z % 5 == 0 ? " subdomains=wildcard" : "");
+		len += (size_t)snprintf(text + len, cap - len,
+					"*@%s%u.test forward c%u@dest.test\n", idn, z, z);
+	}
+	cr_assert_eq(zone_table_load_string(text, len, "mix", &t, err, sizeof(err)), 0, "load: %s",
+		     err);
+	for (unsigned z = 0; z < MIX_ZONES; z++) {
+		const char *idn = z % 3 == 0 ? "b\xc3\xbc" : "m";
+		char pattern[64];
+
+		snprintf(pattern, sizeof(pattern), "*@%s%u.test", idn, z);
+		snprintf(addr, sizeof(addr), "anyone@%s%u.test", idn, z);
+		zone_lookup(t, addr, strlen(addr), d);
+		cr_assert_eq(d->action, ZONE_FORWARD, "<%s>: %s", addr, d->reply);
+		cr_assert_str_eq(d->rule, pattern, "<%s>", addr);
+		snprintf(addr, sizeof(addr), "anyone@mx.%s%u.test", idn, z);
+		zone_lookup(t, addr, strlen(addr), d);
+		if (z % 5 == 0) {
+			cr_assert_eq(d->action, ZONE_FORWARD, "<%s>: %s", addr, d->reply);
+			cr_assert_str_eq(d->rule, pattern, "<%s>", addr);
+		} else {
+			cr_assert_eq(d->action, ZONE_REFUSE, "<%s>", addr);
+			cr_assert_str_eq(d->reply, "550 5.7.1 Relaying denied", "<%s>", addr);
+		}
+		snprintf(addr, sizeof(addr), "anyone@q%u.test", z);
+		zone_lookup(t, addr, strlen(addr), d);
+		cr_assert_str_eq(d->reply, "550 5.7.1 Relaying denied", "<%s>", addr);
+	}
+	free(d);
+	free(text);
+	zone_table_free(t);
+}
