@@ -167,10 +167,10 @@ struct zone_set {
 };
 
 /*
- * A Bloom filter of the domains set's keys, one 64-byte line per key (a "blocked"
- * filter: a test reads one line), ZONE_FILTER_BITS bits per key, ZONE_FILTER_K bits
- * set per key: under 1 % false positives (computed: a line holds ~43 keys, 39 % of its
- * bits set, 0.39^6), never a false negative. ~1.5 MiB for 1M zones: it stays in the
+ * A Bloom filter of the domains set's keys, one 64-bit word of one 64-byte line per
+ * key (a "blocked" filter: a test reads one word), ZONE_FILTER_BITS bits per key, six
+ * of them set per key: ~1 % false positives (measured: 1.04 % of 1M unserved names
+ * on the 1M-zone table), never a false negative. ~1.5 MiB for 1M zones: it stays in the
  * last-level cache, where the domains set (16 MiB of slots, records across the arena)
  * cannot. A lookup tests the domain first (the split prefetches its line beside the
  * rule slot): one for which no zone is declared (mail for domains that are not ours:
@@ -348,22 +348,29 @@ zone__set_next(const struct zone_set *s, size_t i)
 }
 
 #define ZONE_FILTER_BITS 12 /* filter bits per key */
-#define ZONE_FILTER_K	 6  /* bits set per key, 9 bits of position each */
 
-/* The filter line of hash h (the low 32 bits scaled to the line count), and the bits
- * of h in it: ZONE_FILTER_K 9-bit positions from the top of h times an odd constant
- * (the product's high bits depend on every bit of h, the line's index only on the low
- * 32). */
+/* The filter line of hash h: the low 32 bits scaled to the line count. */
 static inline const uint64_t *
 zone__filter_line(const struct zone_filter *f, unsigned long h)
 {
 	return &f->words[(((uint64_t)(uint32_t)h * f->nlines) >> 32) * 8];
 }
 
+/* The word of h's line that holds its bits, and the bits: from the high half of h
+ * times an odd constant (the product's high bits depend on every bit of h, the line
+ * index only on the low 32): 3 bits for the word, six 6-bit positions. One word, so
+ * a test is a load and a compare rather than six (measured: ~95 instructions a test
+ * with the bits spread over the line, ~30 so). */
 static inline uint64_t
-zone__filter_bits(unsigned long h)
+zone__filter_mask(unsigned long h, unsigned *word)
 {
-	return (uint64_t)h * UINT64_C(0x9e3779b97f4a7c15);
+	uint64_t g = (uint64_t)h * UINT64_C(0x9e3779b97f4a7c15);
+
+	*word = (unsigned)(g >> 61);
+	/* written out: GCC -O2 keeps the loop, and its counter cost more than the bits */
+	return UINT64_C(1) << (g >> 25 & 63) | UINT64_C(1) << (g >> 31 & 63) |
+	       UINT64_C(1) << (g >> 37 & 63) | UINT64_C(1) << (g >> 43 & 63) |
+	       UINT64_C(1) << (g >> 49 & 63) | UINT64_C(1) << (g >> 55 & 63);
 }
 
 /* False when no key of the filter has hash h; true for every key that has it (and
@@ -371,16 +378,10 @@ zone__filter_bits(unsigned long h)
 static inline bool
 zone__filter_has(const struct zone_filter *f, unsigned long h)
 {
-	const uint64_t *w = zone__filter_line(f, h);
-	uint64_t g = zone__filter_bits(h);
+	unsigned word;
+	uint64_t m = zone__filter_mask(h, &word);
 
-	for (int k = 0; k < ZONE_FILTER_K; k++, g <<= 9) {
-		unsigned pos = (unsigned)(g >> 55);
-
-		if (!(w[pos >> 6] >> (pos & 63) & 1))
-			return false;
-	}
-	return true;
+	return (zone__filter_line(f, h)[word] & m) == m;
 }
 
 /* Ask for the cache line of h's first slot: the probe that follows finds it there.

@@ -352,18 +352,14 @@ zone__filter_build(struct zone_table *t)
 	for (size_t i = 0; i < t->domains.nslots; i++) {
 		const struct zone_key *k = zone__set_at(&t->domains, i);
 		unsigned long h;
-		uint64_t *w, g;
+		unsigned word;
+		uint64_t m;
 
 		if (k == NULL)
 			continue;
 		h = zone__hash(t, k->s, k->len);
-		w = (uint64_t *)(uintptr_t)zone__filter_line(f, h);
-		g = zone__filter_bits(h);
-		for (int b = 0; b < ZONE_FILTER_K; b++, g <<= 9) {
-			unsigned pos = (unsigned)(g >> 55);
-
-			w[pos >> 6] |= UINT64_C(1) << (pos & 63);
-		}
+		m = zone__filter_mask(h, &word);
+		((uint64_t *)(uintptr_t)zone__filter_line(f, h))[word] |= m;
 	}
 	t->hs_bytes += f->nlines * 64;
 	return true;
