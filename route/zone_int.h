@@ -164,6 +164,7 @@ struct zone_set {
 	uint64_t *slots; /* owned: nslots slots (zone_table.c's big allocations) */
 	size_t nslots;	 /* a multiple of ZONE_SET_LINE, < 2^32 */
 	size_t n;	 /* entries; <= nslots / 2 (the loader grows it to keep that) */
+	bool rule_keys;	 /* keys are "LOCAL@ZONE", hashed by zone__rule_hash() */
 };
 
 /*
@@ -234,6 +235,37 @@ zone__hash(const struct zone_table *t, const char *s, size_t len)
 {
 	return zone__hash_seed(t->seed, s, len);
 }
+/*
+ * The hash of a rule key "LOCAL@ZONE": the local part hashed with the zone name's hash
+ * as the seed. A lookup hashes the domain anyway (the domain filter, the zone), so the
+ * rule's hash then costs a hash of the local part alone -- a short input, the cheap
+ * end of XXH3 -- instead of one of the whole address. hz = zone__hash(t, ZONE).
+ */
+static inline unsigned long
+zone__rule_hash_at(unsigned long hz, const char *key, size_t llen)
+{
+	return zone__hash_seed(hz, key, llen);
+}
+
+/* The same from the whole key: the zone name follows its last '@'. */
+static inline unsigned long
+zone__rule_hash(const struct zone_table *t, const char *key, size_t len)
+{
+	size_t at = len;
+
+	while (at > 0 && key[at - 1] != '@')
+		at--;
+	at = at > 0 ? at - 1 : 0;
+	return zone__rule_hash_at(zone__hash(t, key + at + 1, len - at - 1), key, at);
+}
+
+/* The hash of key k[0..len) in set s. */
+static inline unsigned long
+zone__set_hash(const struct zone_table *t, const struct zone_set *s, const char *k, size_t len)
+{
+	return s->rule_keys ? zone__rule_hash(t, k, len) : zone__hash(t, k, len);
+}
+
 /* True when entry e holds exactly this key. */
 static inline bool
 zone__key_eq(const struct zone_key *e, const char *s, size_t len)
@@ -245,7 +277,7 @@ zone__key_eq(const struct zone_key *e, const char *s, size_t len)
 bool zone__set_init(struct zone_table *t, struct zone_set *s, size_t n);
 /* Free the slots of s (a zeroed s is fine). */
 void zone__set_fini(struct zone_set *s);
-/* Insert an entry with hash h = zone__hash(t, entry->s, entry->len); its key must be
+/* Insert an entry with hash h = zone__set_hash(t, s, entry->s, entry->len); its key must be
  * absent. Loader only: s may grow (never once published). False on ENOMEM. */
 bool zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
 		   const struct zone_key *entry);
@@ -414,7 +446,7 @@ zone__set_get_tag(const struct zone_set *s, unsigned long h)
 	}
 }
 
-/* The entry with key k[0..len) and hash h = zone__hash(t, k, len), or NULL. */
+/* The entry with key k[0..len) and hash h = zone__set_hash(t, s, k, len), or NULL. */
 static inline const void *
 zone__set_get(const struct zone_set *s, unsigned long h, const char *k, size_t len)
 {

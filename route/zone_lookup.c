@@ -460,6 +460,7 @@ struct zone_job {
 					  rule's, so a miss waits for both at once (a batch keeps
 					  the hash for the lookups that need it) */
 	unsigned long hd;	       /* zone__hash() of the domain (from the split on) */
+	unsigned long hz;	       /* zone__hash() of the zone's name, from step ZONE on */
 	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
 					  sub-address separator (letters, digits, '.' and UTF-8
 					  never are): the bases zone_next_base() tries */
@@ -909,7 +910,7 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 		return;
 	j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
 	__builtin_prefetch(zone__filter_line(&t->dfilter, j->hd), 0, 3);
-	j->h = zone__hash(t, j->key, j->ll + 1 + j->dlen);
+	j->h = zone__rule_hash_at(j->hd, j->key, j->ll);
 	zone__set_prefetch(&t->rules, j->h);
 	if (j->eager)
 		zone__set_prefetch(&t->domains, j->hd);
@@ -934,12 +935,14 @@ zone_decide(struct zone_job *j, const struct zone_rule *r, const char *tag, size
 	j->v = ZONE_V_DONE;
 }
 
-/* Start probing key[0..klen) in the rules (PROBE, CHECK): hash it, prefetch its slot. */
+/* Start probing the key "LOCAL@NAME" in the rules (PROBE, CHECK), key[0..llen) the
+ * local part as compared followed by '@' and the zone's name: hash it, prefetch its
+ * slot. */
 static void
-zone_probe(const struct zone_table *t, struct zone_job *j, size_t klen)
+zone_probe(const struct zone_table *t, struct zone_job *j, size_t llen)
 {
-	j->klen = klen;
-	j->h = zone__hash(t, j->key, klen);
+	j->klen = llen + 1 + j->z->dom.key.len;
+	j->h = zone__rule_hash_at(j->hz, j->key, llen);
 	zone__set_prefetch(&t->rules, j->h);
 	j->step = ZONE_S_PROBE;
 }
@@ -1065,7 +1068,7 @@ zone_next_base(const struct zone_table *t, struct zone_job *j)
 			continue;
 		j->key[i] = '@';
 		memcpy(j->key + i + 1, zone__name(z), nlen);
-		zone_probe(t, j, i + 1 + nlen);
+		zone_probe(t, j, i);
 		return;
 	}
 	r = z->catchall;
@@ -1099,6 +1102,9 @@ zone_step_zone(const struct zone_table *t, struct zone_job *j)
 		return;
 	}
 	j->z = z;
+	/* the name's hash seeds its rule keys' (zone__rule_hash): the domain's own when
+	 * the domain is the zone's name as the table holds it */
+	j->hz = e == &z->dom ? j->hd : zone__hash(t, zone__name(z), z->dom.key.len);
 	j->out->zone = zone__name(z);
 	j->base = ll;
 	sensitive = (z->flags & ZONE_F_SENSITIVE) != 0;
@@ -1112,7 +1118,7 @@ zone_step_zone(const struct zone_table *t, struct zone_job *j)
 			memcpy(j->key, j->local, ll);
 		j->key[ll] = '@';
 		memcpy(j->key + ll + 1, zone__name(z), nlen);
-		zone_probe(t, j, ll + 1 + nlen);
+		zone_probe(t, j, ll);
 		return;
 	}
 	zone_next_base(t, j);

@@ -165,14 +165,14 @@ zone_is(const char *f, size_t n, const char *word)
 static const void *
 zone_find(const struct zone_table *t, const struct zone_set *s, const char *k, size_t len)
 {
-	return zone__set_get(s, zone__hash(t, k, len), k, len);
+	return zone__set_get(s, zone__set_hash(t, s, k, len), k, len);
 }
 
 /* Insert an entry into set s (its key is absent); false on ENOMEM. */
 static bool
 zone_insert(struct zone_table *t, struct zone_set *s, const struct zone_key *e)
 {
-	return zone__set_put(t, s, zone__hash(t, e->s, e->len), e);
+	return zone__set_put(t, s, zone__set_hash(t, s, e->s, e->len), e);
 }
 
 static int

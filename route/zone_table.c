@@ -241,6 +241,7 @@ zone__table_new(size_t ndomains, size_t nrules, size_t ntls, size_t nwild)
 		goto err_domains;
 	if (!zone__set_init(t, &t->rules, nrules))
 		goto err_rules;
+	t->rules.rule_keys = true;
 	if (!zone__hs_init(t, &t->tls, ntls))
 		goto err_tls;
 	if (!zone__hs_init(t, &t->wild, nwild * 2))
@@ -329,7 +330,7 @@ zone_set_grow(struct zone_table *t, struct zone_set *s)
 		const struct zone_key *k = zone__set_at(&old, i);
 
 		if (k != NULL)
-			zone_set_store(s, zone__hash_seed(t->seed, k->s, k->len), old.slots[i]);
+			zone_set_store(s, zone__set_hash(t, s, k->s, k->len), old.slots[i]);
 	}
 	zone__set_fini(&old);
 	t->hs_bytes += (slots - old.nslots) * sizeof(*s->slots);
