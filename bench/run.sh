@@ -446,13 +446,24 @@ if [ -x /usr/sbin/nsd ] && sh "$ROOT/tests/support/gen-test-pki.sh" "$E2E_TMP/pk
 	fwd_pids+=("$E2E_LAST_PID")
 	for r in 1 2 3; do
 		for v in plain tls; do
-			[ "$v" = plain ] && port=$FWD_PLAIN_PORT || port=$FWD_TLS_PORT
+			# fwd_pids: plain sink, TLS sink, plain sluice, forwarding sluice
+			if [ "$v" = plain ]; then
+				port=$FWD_PLAIN_PORT sl=${fwd_pids[2]} sk=${fwd_pids[0]}
+			else
+				port=$FWD_TLS_PORT sl=${fwd_pids[3]} sk=${fwd_pids[1]}
+			fi
 			out=$(sluice_source "$port" -s 50 -m "$M4K" -l 4k)
 			log "forwarding round $r: 4k via $v: $out"
 			add "fwd4k_$v" "$(field msgs/s "$out")"
+			# the CPU of sluice and of its sink over the 25M run: TLS costs both ends,
+			# and here both share the same CPUs
+			read -r sl0 sk0 <<<"$(cpu_ticks "$sl") $(cpu_ticks "$sk")"
 			out=$(sluice_source "$port" -s 4 -m "$MBIG" -l 25M)
-			log "forwarding round $r: 25M via $v: $out"
+			read -r sl1 sk1 <<<"$(cpu_ticks "$sl") $(cpu_ticks "$sk")"
+			log "forwarding round $r: 25M via $v: $out; CPU ticks sluice $((sl1 - sl0)) sink $((sk1 - sk0))"
 			add "fwdbig_$v" "$(field MB/s "$out")"
+			add "fwdbig_cpu_$v" "$(calc "round(($sl1 - $sl0) * 1e3 / $CLK_TCK / $MBIG, 2)")"
+			add "fwdbig_sinkcpu_$v" "$(calc "round(($sk1 - $sk0) * 1e3 / $CLK_TCK / $MBIG, 2)")"
 		done
 	done
 	for pid in "${fwd_pids[@]}"; do
@@ -729,6 +740,10 @@ md_d_mb=$(med d_mb)
 		v=$(med fwdbig_tls)
 		row "25 MiB x 4 sessions, $MBIG msgs, same" MB/s 0 "$v" "$(med fwdbig_plain)" \
 			"plain relay" ">= 70%" "$v >= 0.70 * $(med fwdbig_plain)"
+		row "same" "sluice CPU ms/msg" 0 "$(med fwdbig_cpu_tls)" "$(med fwdbig_cpu_plain)" \
+			"plain relay" "" ""
+		row "same" "sink CPU ms/msg (TLS: its decryption)" 0 "$(med fwdbig_sinkcpu_tls)" \
+			"$(med fwdbig_sinkcpu_plain)" "plain relay" "" ""
 	fi
 	row "$MEM_N x 25 MiB at once, sluice-source -> sluice-sink" "peak VmRSS MiB" 0 \
 		"$((mem_rss / 1024))" "" "" "<= 2048 (for 200)" "$mem_rss <= 2048 * 1024"
