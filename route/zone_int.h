@@ -180,12 +180,13 @@ struct zone_set {
  */
 struct zone_filter {
 	uint64_t *words; /* owned: nlines * 8 words, 64-byte aligned */
-	size_t nlines;	 /* >= 1, < 2^32 */
+	size_t nlines;	 /* >= 1, < 2^32; sized from the prescan's count (a file it
+			    undercounts gets more false positives, never a false negative) */
 };
 
 struct zone_table {
 	struct zone_set domains;    /* struct zone_dom entries: zones and U-label aliases */
-	struct zone_filter dfilter; /* the keys of domains (zone__filter_build) */
+	struct zone_filter dfilter; /* the keys of domains (zone__domain_put) */
 	struct zone_set rules;	    /* zone_rule entries (no catch-alls) */
 	ck_hs_t tls;		    /* zone_tls entries */
 	ck_hs_t wild;		    /* struct zone_dom entries of subdomains=wildcard zones only
@@ -284,9 +285,9 @@ bool zone__set_put(struct zone_table *t, struct zone_set *s, unsigned long h,
 /* The entry of slot i of s (NULL when empty): iterate i over 0..s->nslots - 1. */
 const struct zone_key *zone__set_at(const struct zone_set *s, size_t i);
 
-/* Build t->dfilter from the keys of t->domains (the loader, once they are all in);
- * false on ENOMEM. */
-bool zone__filter_build(struct zone_table *t);
+/* Insert a domains entry with hash h = zone__hash(t, entry->s, entry->len), into the
+ * set and the domain filter; its key must be absent. Loader only. False on ENOMEM. */
+bool zone__domain_put(struct zone_table *t, unsigned long h, const struct zone_key *entry);
 
 /* The small sets (tls, wild, the loader's verified sets) are ck_hs sets of tagged
  * struct zone_key pointers (zone_table.c). */
@@ -381,28 +382,29 @@ zone__set_next(const struct zone_set *s, size_t i)
 
 #define ZONE_FILTER_BITS 12 /* filter bits per key */
 
-/* The filter line of hash h: the low 32 bits scaled to the line count. */
-static inline const uint64_t *
+/* The index in f->words of the first word of hash h's line: the low 32 bits of h
+ * scaled to the line count. */
+static inline size_t
 zone__filter_line(const struct zone_filter *f, unsigned long h)
 {
-	return &f->words[(((uint64_t)(uint32_t)h * f->nlines) >> 32) * 8];
+	return (size_t)(((uint64_t)(uint32_t)h * f->nlines) >> 32) * 8;
 }
 
-/* The word of h's line that holds its bits, and the bits: from the high half of h
- * times an odd constant (the product's high bits depend on every bit of h, the line
- * index only on the low 32): 3 bits for the word, six 6-bit positions. One word, so
- * a test is a load and a compare rather than six (measured: ~95 instructions a test
- * with the bits spread over the line, ~30 so). */
-static inline uint64_t
-zone__filter_mask(unsigned long h, unsigned *word)
+/* The index in f->words of the word that holds h's bits, and the bits: from the high
+ * half of h times an odd constant (the product's high bits depend on every bit of h,
+ * the line index only on the low 32): 3 bits for the word in the line, six 6-bit
+ * positions. One word, so a test is a load and a compare rather than six (measured:
+ * ~95 instructions a test with the bits spread over the line, ~30 so). */
+static inline size_t
+zone__filter_word(const struct zone_filter *f, unsigned long h, uint64_t *mask)
 {
 	uint64_t g = (uint64_t)h * UINT64_C(0x9e3779b97f4a7c15);
 
-	*word = (unsigned)(g >> 61);
 	/* written out: GCC -O2 keeps the loop, and its counter cost more than the bits */
-	return UINT64_C(1) << (g >> 25 & 63) | UINT64_C(1) << (g >> 31 & 63) |
-	       UINT64_C(1) << (g >> 37 & 63) | UINT64_C(1) << (g >> 43 & 63) |
-	       UINT64_C(1) << (g >> 49 & 63) | UINT64_C(1) << (g >> 55 & 63);
+	*mask = UINT64_C(1) << (g >> 25 & 63) | UINT64_C(1) << (g >> 31 & 63) |
+		UINT64_C(1) << (g >> 37 & 63) | UINT64_C(1) << (g >> 43 & 63) |
+		UINT64_C(1) << (g >> 49 & 63) | UINT64_C(1) << (g >> 55 & 63);
+	return zone__filter_line(f, h) + (size_t)(g >> 61);
 }
 
 /* False when no key of the filter has hash h; true for every key that has it (and
@@ -410,10 +412,10 @@ zone__filter_mask(unsigned long h, unsigned *word)
 static inline bool
 zone__filter_has(const struct zone_filter *f, unsigned long h)
 {
-	unsigned word;
-	uint64_t m = zone__filter_mask(h, &word);
+	uint64_t m;
+	size_t w = zone__filter_word(f, h, &m);
 
-	return (zone__filter_line(f, h)[word] & m) == m;
+	return (f->words[w] & m) == m;
 }
 
 /* Ask for the cache line of h's first slot: the probe that follows finds it there.

@@ -7,9 +7,11 @@
  * Cost: one pass over the address (split, fold, check: the usual address -- at
  * most 64 octets, a local part of letters, digits, "+-_.", an ASCII domain -- 32
  * bytes at a time with AVX2 when the CPU has it, any other byte by byte, the
- * loader's own parser for a quoted local part), one XXH3 of "local@domain" and
- * one probe of the rules set. That decides an address written as the table
- * stores it (the usual hit) without reading its zone. Otherwise: one probe for
+ * loader's own parser for a quoted local part), one XXH3 of the domain (tested
+ * against the domain filter: a domain that is not ours stops there), one of the
+ * local part seeded with it (zone__rule_hash) and one probe of the rules set.
+ * That decides an address written as the table stores it (the usual hit)
+ * without reading its zone. Otherwise: one probe for
  * the domain (plus one per parent whose dot count some wildcard zone has, in
  * their small set, when the exact name missed), one for the zone's own key when
  * the address spelled it otherwise, one per separator in the local part, tried
@@ -401,8 +403,8 @@ enum zone_verdict {
  *           the rule slot of "local@domain" (local part and domain folded): its
  *           candidate entry by hash tag alone (no dereference), record prefetched;
  *   EXACT   check it: an exact hit (the address as the table stores it) is decided
- *           here, without reading the zone. Otherwise hash the domain, prefetch its
- *           slot;
+ *           here, without reading the zone. Otherwise prefetch the domain's slot
+ *           (its hash is the split's);
  *   DOMAIN  the domain's candidate entry by tag, prefetched;
  *   ZONE    check it (or walk to a wildcard parent): the zone. Then the rules left to
  *           try, each one a PROBE and a CHECK: the exact rule under the zone's own key
@@ -457,8 +459,8 @@ struct zone_job {
 	size_t base;		       /* PROBE/CHECK of a sub-address: bytes of the base (the
 					  tag is local[base..ll)); ll for the zone's own key */
 	bool eager;		       /* a lone lookup: the domain's slot is prefetched with the
-					  rule's, so a miss waits for both at once (a batch keeps
-					  the hash for the lookups that need it) */
+					  rule's, so a miss waits for both at once (a batch
+					  prefetches it only for the lookups that need it) */
 	unsigned long hd;	       /* zone__hash() of the domain (from the split on) */
 	unsigned long hz;	       /* zone__hash() of the zone's name, from step ZONE on */
 	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
@@ -909,7 +911,7 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	if (zone_addr_fast(j, j->addr, j->len) == 0 && !zone_addr_split(j))
 		return;
 	j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
-	__builtin_prefetch(zone__filter_line(&t->dfilter, j->hd), 0, 3);
+	__builtin_prefetch(&t->dfilter.words[zone__filter_line(&t->dfilter, j->hd)], 0, 3);
 	j->h = zone__rule_hash_at(j->hd, j->key, j->ll);
 	zone__set_prefetch(&t->rules, j->h);
 	if (j->eager)

@@ -161,20 +161,6 @@ zone_is(const char *f, size_t n, const char *word)
 	return strlen(word) == n && memcmp(f, word, n) == 0;
 }
 
-/* The entry of set s keyed k[0..len), or NULL. */
-static const void *
-zone_find(const struct zone_table *t, const struct zone_set *s, const char *k, size_t len)
-{
-	return zone__set_get(s, zone__set_hash(t, s, k, len), k, len);
-}
-
-/* Insert an entry into set s (its key is absent); false on ENOMEM. */
-static bool
-zone_insert(struct zone_table *t, struct zone_set *s, const struct zone_key *e)
-{
-	return zone__set_put(t, s, zone__set_hash(t, s, e->s, e->len), e);
-}
-
 static int
 zone_canon(struct zone_loader *ld, const char *s, size_t n, char *out, size_t *outlen, char *ul,
 	   size_t *ulen)
@@ -199,6 +185,7 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 	const char *f;
 	const struct zone_dom *old;
 	struct zone_zone *z;
+	unsigned long h;
 	unsigned seen = 0;
 	int rc;
 
@@ -206,7 +193,8 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 		return rc;
 	if ((rc = zone_canon(ld, f, n, name, &nlen, ul, &ulen)) != 0)
 		return rc;
-	old = zone_find(t, &t->domains, name, nlen);
+	h = zone__hash(t, name, nlen);
+	old = zone__set_get(&t->domains, h, name, nlen);
 	if (old != NULL)
 		return zone_fail(ld, "zone %s declared twice (first at line %u)", name,
 				 old->key.line);
@@ -288,7 +276,7 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 	z->dom.key.len = (uint32_t)nlen;
 	z->dom.key.line = (uint32_t)ld->line;
 	z->dom.zone = z;
-	if (!zone_insert(t, &t->domains, &z->dom.key))
+	if (!zone__domain_put(t, h, &z->dom.key))
 		return zone_nomem(ld);
 	if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &z->dom.key))
 		return zone_nomem(ld);
@@ -301,7 +289,7 @@ zone_line_zone(struct zone_loader *ld, struct zone_cur *c)
 					   .len = (uint32_t)ulen,
 					   .line = (uint32_t)ld->line};
 		a->zone = z;
-		if (a->key.s == NULL || !zone_insert(t, &t->domains, &a->key))
+		if (a->key.s == NULL || !zone__domain_put(t, zone__hash(t, ul, ulen), &a->key))
 			return zone_nomem(ld);
 		if ((z->flags & ZONE_F_WILDCARD) && !zone__put(t, &t->wild, &a->key))
 			return zone_nomem(ld);
@@ -480,6 +468,7 @@ zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t
 	char dom[ZONE_MAX_DOMAIN + 1], ul[ZONE_MAX_DOMAIN + 1], key[ZONE_KEY_MAX + 1];
 	struct zone_rdest dests[ZONE_MAX_GROUPS * ZONE_MAX_FALLBACKS];
 	size_t at = n, dlen, ulen, llen = 0, klen = 0, size;
+	unsigned long hd, h = 0;
 	const struct zone_dom *zd;
 	struct zone_zone *z;
 	const struct zone_rule *old;
@@ -498,7 +487,8 @@ zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t
 				 (int)(n > 80 ? 80 : n), f);
 	if ((rc = zone_canon(ld, f + at + 1, n - at - 1, dom, &dlen, ul, &ulen)) != 0)
 		return rc;
-	zd = zone_find(t, &t->domains, dom, dlen);
+	hd = zone__hash(t, dom, dlen);
+	zd = zone__set_get(&t->domains, hd, dom, dlen);
 	if (zd == NULL)
 		return zone_fail(ld, "no zone declared for %s (a zone line must come first)", dom);
 	/* rules hang off the zone; the arena is ours while loading */
@@ -515,7 +505,11 @@ zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t
 		key[llen] = '@';
 		memcpy(key + llen + 1, zone__name(z), z->dom.key.len + 1);
 		klen = llen + 1 + z->dom.key.len;
-		old = zone_find(t, &t->rules, key, klen);
+		/* the zone name's hash seeds (zone__rule_hash): hd, as dom is the canonical
+		 * name and found the zone's own entry */
+		BUG_ON(zd != &z->dom);
+		h = zone__rule_hash_at(hd, key, llen);
+		old = zone__set_get(&t->rules, h, key, klen);
 	} else {
 		old = z->catchall;
 	}
@@ -575,7 +569,7 @@ zone_line_rule(struct zone_loader *ld, struct zone_cur *c, const char *f, size_t
 	}
 	if (catchall)
 		z->catchall = r;
-	else if (!zone_insert(t, &t->rules, &r->key))
+	else if (!zone__set_put(t, &t->rules, h, &r->key))
 		return zone_nomem(ld);
 	t->nrules++;
 	return 0;
@@ -812,10 +806,6 @@ zone_table_load_string(const char *text, size_t len, const char *name, struct zo
 		goto err_parse;
 	zone_verify_all(&ld);
 	ld.t->hs_bytes = hs_bytes;
-	if (!zone__filter_build(ld.t)) {
-		rc = zone_nomem(&ld);
-		goto err_parse;
-	}
 	ck_hs_destroy(&ld.vdom);
 	ck_hs_destroy(&ld.vaddr);
 	zone__arena_fini(&ld.scratch);

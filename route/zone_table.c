@@ -224,6 +224,23 @@ zone__hs_init(struct zone_table *t, ck_hs_t *hs, size_t n)
 			  &t->alloc, size, t->seed);
 }
 
+/* An empty domain filter of ZONE_FILTER_BITS bits for each of n keys; false on ENOMEM. */
+static bool
+zone_filter_init(struct zone_table *t, struct zone_filter *f, size_t n)
+{
+	size_t nlines = (n * ZONE_FILTER_BITS + 511) / 512;
+
+	f->nlines = nlines > 0 ? nlines : 1;
+	if (f->nlines > UINT32_MAX) /* zone__filter_line scales 32 hash bits */
+		return false;
+	f->words = aligned_alloc(64, f->nlines * 64);
+	if (f->words == NULL)
+		return false;
+	memset(f->words, 0, f->nlines * 64);
+	t->hs_bytes += f->nlines * 64;
+	return true;
+}
+
 struct zone_table *
 zone__table_new(size_t ndomains, size_t nrules, size_t ntls, size_t nwild)
 {
@@ -239,6 +256,8 @@ zone__table_new(size_t ndomains, size_t nrules, size_t ntls, size_t nwild)
 		t->seed = (unsigned long)(uintptr_t)t ^ 0x5bd1e9955bd1e995ull;
 	if (!zone__set_init(t, &t->domains, ndomains))
 		goto err_domains;
+	if (!zone_filter_init(t, &t->dfilter, ndomains))
+		goto err_filter;
 	if (!zone__set_init(t, &t->rules, nrules))
 		goto err_rules;
 	t->rules.rule_keys = true;
@@ -253,6 +272,8 @@ err_wild:
 err_tls:
 	zone__set_fini(&t->rules);
 err_rules:
+	free(t->dfilter.words);
+err_filter:
 	zone__set_fini(&t->domains);
 err_domains:
 	free(t);
@@ -338,31 +359,15 @@ zone_set_grow(struct zone_table *t, struct zone_set *s)
 }
 
 bool
-zone__filter_build(struct zone_table *t)
+zone__domain_put(struct zone_table *t, unsigned long h, const struct zone_key *entry)
 {
-	struct zone_filter *f = &t->dfilter;
-	size_t nlines = (t->domains.n * ZONE_FILTER_BITS + 511) / 512;
+	uint64_t m;
+	size_t w;
 
-	f->nlines = nlines > 0 ? nlines : 1;
-	if (f->nlines > UINT32_MAX)
+	if (!zone__set_put(t, &t->domains, h, entry))
 		return false;
-	f->words = aligned_alloc(64, f->nlines * 64);
-	if (f->words == NULL)
-		return false;
-	memset(f->words, 0, f->nlines * 64);
-	for (size_t i = 0; i < t->domains.nslots; i++) {
-		const struct zone_key *k = zone__set_at(&t->domains, i);
-		unsigned long h;
-		unsigned word;
-		uint64_t m;
-
-		if (k == NULL)
-			continue;
-		h = zone__hash(t, k->s, k->len);
-		m = zone__filter_mask(h, &word);
-		((uint64_t *)(uintptr_t)zone__filter_line(f, h))[word] |= m;
-	}
-	t->hs_bytes += f->nlines * 64;
+	w = zone__filter_word(&t->dfilter, h, &m);
+	t->dfilter.words[w] |= m;
 	return true;
 }
 
