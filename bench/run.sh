@@ -109,7 +109,8 @@ NCPU=$(getconf _NPROCESSORS_ONLN)
 TOOL_LIMIT=${BENCH_TOOL_LIMIT:-300}
 cpu_ticks()
 {
-	awk '{print $14 + $15}' "/proc/$1/stat"
+	# utime + stime (e2e_proc_stat counts fields after the command name)
+	echo $(($(e2e_proc_stat "$1" 14) + $(e2e_proc_stat "$1" 15)))
 }
 now()
 {
