@@ -143,6 +143,11 @@ $(O)/bench/bench_route: $(OBJ)/bench/bench_route.o $(LIBS)
 	@mkdir -p $(@D)
 	$(call link)
 
+# AES-GCM, core/aesgcm against wolfSSL (bench/bench_aesgcm.c); run by `make bench`.
+$(O)/bench/bench_aesgcm: $(OBJ)/bench/bench_aesgcm.o $(LIBS)
+	@mkdir -p $(@D)
+	$(call link)
+
 # dependent-read latency by region size (bench/bench_memlat.c): context for bench_route.
 $(O)/bench/bench_memlat: $(OBJ)/bench/bench_memlat.o
 	@mkdir -p $(@D)
@@ -231,7 +236,7 @@ run: deps
 bench: deps
 	@$(if $(WOLFSSL_PC),,echo "bench: Debian's wolfSSL, no assembly: TLS rows will be slow (make wolfssl)" >&2)
 	$(MAKE) --no-print-directory BUILD=release all build/bench/bench_proto build/bench/bench_route \
-		build/bench/bench_memlat
+		build/bench/bench_memlat build/bench/bench_aesgcm
 	bench/run.sh build
 
 check-headers:

@@ -27,7 +27,8 @@
 #   5. 10,000 idle sessions (sluice-source --idle, or a python3 fallback): growth of
 #      sluice's VmRSS per session (a fresh sluice per round and configuration).
 #   6. The parser microbenchmark (BUILD_DIR/bench/bench_proto), run on a quiet
-#      machine, as a second table.
+#      machine, as a second table; then AES-GCM (BUILD_DIR/bench/bench_aesgcm): the
+#      TLS records' cipher on VAES against wolfSSL's own, MB/s and the ratio.
 #   7. Zone tables (BUILD_DIR/bench/bench_route, a third table): a 1,000,000-zone /
 #      5,000,000-rule file from tools/gen-zones.py (cached in build/bench/), 3 runs:
 #      load time, VmRSS growth, lookups/s on one thread over hit and miss addresses
@@ -581,6 +582,16 @@ else
 	log "bench_proto not built ($BUILD/bench/bench_proto; make build/bench/bench_proto)"
 fi
 
+# --- 6b. AES-GCM of TLS records: core/aesgcm (VAES) vs wolfSSL's own, same run ---------
+GCM_OUT=
+if [ -x "$BUILD/bench/bench_aesgcm" ]; then
+	log "bench_aesgcm: $BUILD/bench/bench_aesgcm"
+	GCM_OUT=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_aesgcm" 2>>"$LOG")
+	printf '%s\n' "$GCM_OUT" >>"$LOG"
+else
+	log "bench_aesgcm not built ($BUILD/bench/bench_aesgcm; make build/bench/bench_aesgcm)"
+fi
+
 # --- 7. zone tables: load time, RSS, lookups/s (bench_route, one thread) ---------------
 # The table is generated once per size and generator version into build/bench/ and
 # reused by later runs (about 400 MB and 15 s of python for 1M zones / 5M rules).
@@ -799,6 +810,15 @@ md_d_mb=$(med d_mb)
 			"$(med r_lps) / $(med r_zipf) / $(med r_hot) | |"
 		[ -z "$MEMLAT" ] ||
 			echo "| one dependent random read, ns, over 1 MiB / 8 MiB / 64 MiB / 1 GiB (bench_memlat; context only) | $MEMLAT | |"
+	fi
+	if [ -n "$GCM_OUT" ]; then
+		echo
+		echo "AES-GCM of TLS records (\`bench/bench_aesgcm\`: core/aesgcm, which the TLS sessions"
+		echo "use where the CPU has VAES, beside wolfSSL's own AES-GCM in the same run; one thread):"
+		echo
+		echo '```'
+		printf '%s\n' "$GCM_OUT"
+		echo '```'
 	fi
 } | tee "$MD"
 {
