@@ -31,6 +31,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "core/check.h"
+#include "core/tls_gcm.h"
 
 /* Ciphertext one record may add to its plaintext: header, explicit IV,
  * MAC or AEAD tag, CBC padding (TLS 1.2 CBC with SHA-384 needs 325). */
@@ -176,6 +177,7 @@ static struct tls_ctx *
 ctx_new(bool server, char *err, size_t errlen)
 {
 	struct tls_ctx *t;
+	int devid;
 
 	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "wolfSSL_Init failed");
@@ -199,6 +201,12 @@ ctx_new(bool server, char *err, size_t errlen)
 	}
 	wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
 	wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+	/* AES-GCM records on VAES where the CPU has it (core/tls_gcm.h) */
+	devid = tls_gcm_dev_id();
+	if (devid != INVALID_DEVID && wolfSSL_CTX_SetDevId(t->ctx, devid) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "wolfSSL refused the AES-GCM device");
+		goto err_ctx;
+	}
 	return t;
 
 err_ctx:
@@ -552,6 +560,7 @@ tls_cipher(const struct tls_conn *c)
 void
 tls_thread_done(void)
 {
+	tls_gcm_thread_done();
 #ifdef FP_ECC
 	wc_ecc_fp_free();
 #endif

@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/aesgcm.h"
 #include "core/tls.h"
+#include "core/tls_gcm.h"
 
 #define PKI_SCRIPT   "tests/support/gen-test-pki.sh"
 #define SINK_NAME    "sink.e2e.test"
@@ -434,6 +436,102 @@ Test(tls, a_25mib_message_arrives_intact_with_bounded_output)
 	src = NULL;
 	free(dst);
 	dst = NULL;
+}
+
+/* --- AES-GCM on VAES (core/tls_gcm) --- */
+
+/* Send len pseudo-random bytes from one side to the other; they must arrive intact. */
+static void
+transfer(struct tls_conn *from, struct tls_conn *to, size_t len)
+{
+	unsigned char *src = malloc(len), *dst = malloc(len);
+	size_t wr = 0, rd = 0;
+	uint64_t seed = BIG_SEED;
+
+	cr_assert(src != NULL && dst != NULL);
+	for (size_t i = 0; i < len; i++)
+		src[i] = (unsigned char)xorshift(&seed);
+	/* bounded: every round moves at least one record (asserted) */
+	while (rd < len) {
+		bool progress = false;
+
+		if (wr < len) {
+			ssize_t k = tls_write(from, src + wr, len - wr);
+
+			cr_assert_geq(k, 0, "tls_write: %s", tls_error(from));
+			wr += (size_t)k;
+			progress = k > 0;
+		}
+		progress |= move(from, to) > 0;
+		for (ssize_t r; rd < len && (r = tls_read(to, dst + rd, len - rd)) != -EAGAIN;) {
+			cr_assert_gt(r, 0, "tls_read: %zd %s", r, tls_error(to));
+			rd += (size_t)r;
+			progress = true;
+		}
+		move(to, from);
+		cr_assert(progress, "stalled at written %zu read %zu", wr, rd);
+	}
+	cr_assert(memcmp(src, dst, len) == 0, "the data changed in transit");
+	free(src);
+	src = NULL;
+	free(dst);
+	dst = NULL;
+}
+
+Test(tls, gcm_records_go_through_the_vaes_device_when_the_cpu_has_it)
+{
+	unsigned long before = tls_gcm_records();
+
+	if (!aesgcm_available())
+		cr_skip_test("this CPU has no VAES/VPCLMULQDQ: wolfSSL's own AES-GCM is used");
+	make_ctxs("ca.crt", "server");
+	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
+	handshake_ok();
+	cr_assert_not_null(strstr(tls_cipher(cli), "GCM"), "cipher %s", tls_cipher(cli));
+	transfer(cli, srv, 100000);
+	transfer(srv, cli, 100000);
+	/* 2 x 7 records of data each sealed and opened, plus the handshake's */
+	cr_assert_geq(tls_gcm_records() - before, 28, "device records: %lu",
+		      tls_gcm_records() - before);
+}
+
+/* One side on the device, the other on wolfSSL's own AES-GCM: each opens what the
+ * other seals, so a mistake the device makes on both ends cannot hide. */
+Test(tls, vaes_records_interoperate_with_wolfssls_own_gcm)
+{
+	char err[256], crt[128], key[128];
+	unsigned long before = tls_gcm_records();
+
+	if (!aesgcm_available())
+		cr_skip_test("this CPU has no VAES/VPCLMULQDQ: nothing to compare");
+	snprintf(crt, sizeof(crt), "%s/server.crt", pki);
+	snprintf(key, sizeof(key), "%s/server.key", pki);
+	cr_assert_eq(setenv("SLUICE_AESGCM", "wolfssl", 1), 0);
+	sctx = tls_server_ctx_new(crt, key, err, sizeof(err));
+	cr_assert_not_null(sctx, "server context: %s", err);
+	cr_assert_eq(unsetenv("SLUICE_AESGCM"), 0);
+	cctx = tls_client_ctx_new(pki_path("ca.crt"), err, sizeof(err));
+	cr_assert_not_null(cctx, "client context: %s", err);
+	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
+	handshake_ok();
+	/* every length class of the cipher: whole 8-block runs, single blocks, a tail */
+	transfer(cli, srv, 16384 * 3 + 129);
+	transfer(srv, cli, 16384 * 3 + 17);
+	roundtrip(cli, srv, "QUIT\r\n");
+	cr_assert_gt(tls_gcm_records() - before, 0, "the client never used the device");
+}
+
+Test(tls, sluice_aesgcm_wolfssl_leaves_every_record_to_wolfssl)
+{
+	unsigned long before = tls_gcm_records();
+
+	cr_assert_eq(setenv("SLUICE_AESGCM", "wolfssl", 1), 0);
+	make_ctxs("ca.crt", "server");
+	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
+	handshake_ok();
+	transfer(cli, srv, 50000);
+	cr_assert_eq(tls_gcm_records(), before);
+	cr_assert_eq(unsetenv("SLUICE_AESGCM"), 0);
 }
 
 Test(tls, feed_takes_no_more_than_its_buffer)
