@@ -572,25 +572,25 @@ for r in 1 2 3; do
 	done
 done
 
-# --- 6. parser microbenchmark (nothing else running) -----------------------------------
-PROTO_OUT=
-if [ -x "$BUILD/bench/bench_proto" ]; then
-	log "bench_proto: $BUILD/bench/bench_proto"
-	PROTO_OUT=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_proto" 2>>"$LOG")
-	printf '%s\n' "$PROTO_OUT" >>"$LOG"
-else
-	log "bench_proto not built ($BUILD/bench/bench_proto; make build/bench/bench_proto)"
-fi
+# micro NAME: run BUILD_DIR/bench/NAME (nothing else running) and print its output, also
+# logged; prints nothing when it is not built
+micro()
+{
+	local bin=$BUILD/bench/$1 out
 
-# --- 6b. AES-GCM of TLS records: core/aesgcm (VAES) vs wolfSSL's own, same run ---------
-GCM_OUT=
-if [ -x "$BUILD/bench/bench_aesgcm" ]; then
-	log "bench_aesgcm: $BUILD/bench/bench_aesgcm"
-	GCM_OUT=$(timeout "$TOOL_LIMIT" "$BUILD/bench/bench_aesgcm" 2>>"$LOG")
-	printf '%s\n' "$GCM_OUT" >>"$LOG"
-else
-	log "bench_aesgcm not built ($BUILD/bench/bench_aesgcm; make build/bench/bench_aesgcm)"
-fi
+	if [ ! -x "$bin" ]; then
+		log "$1 not built ($bin; make build/bench/$1)"
+		return 0
+	fi
+	log "$1: $bin"
+	out=$(timeout "$TOOL_LIMIT" "$bin" 2>>"$LOG")
+	printf '%s\n' "$out" >>"$LOG"
+	printf '%s\n' "$out"
+}
+
+# --- 6. parser microbenchmark, then AES-GCM of TLS records (core/aesgcm vs wolfSSL) -----
+PROTO_OUT=$(micro bench_proto)
+GCM_OUT=$(micro bench_aesgcm)
 
 # --- 7. zone tables: load time, RSS, lookups/s (bench_route, one thread) ---------------
 # The table is generated once per size and generator version into build/bench/ and

@@ -12,8 +12,8 @@
  *
  * Only CPUs that aesgcm_available() accepts may run aesgcm_key_init(),
  * aesgcm_seal() and aesgcm_open(); the caller keeps another implementation
- * (wolfSSL's) for the rest. On other architectures the module compiles to
- * stubs and aesgcm_available() is false.
+ * (wolfSSL's) for the rest. On other architectures aesgcm_available() is
+ * false and the other functions are never to be called (BUG_ON).
  *
  * Threads: a struct aesgcm_key is written by aesgcm_key_init() and only read
  * afterwards, so once initialised it may be shared by any number of threads.
