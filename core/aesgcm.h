@@ -35,6 +35,7 @@
 #define AESGCM_TAG_MAX	  16		      /* a full tag */
 #define AESGCM_ROUNDS_MAX 14		      /* AES-256 */
 #define AESGCM_TEXT_MAX	  ((1ull << 36) - 32) /* bytes per message (SP 800-38D 5.2.1.1) */
+#define AESGCM_TAIL_MAX	  16		      /* aesgcm_seal_tail(): bytes after the text */
 #define AESGCM_HPOW	  32		      /* powers of H kept: blocks per reduction, even */
 
 /*
@@ -87,6 +88,16 @@ void aesgcm_seal(const struct aesgcm_key *k, const uint8_t iv[AESGCM_IV_LEN], co
 		 size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag,
 		 size_t taglen);
 
+/*
+ * aesgcm_seal() of in[0..n) followed by tail[0..tailn), tailn <=
+ * AESGCM_TAIL_MAX, into out[0..n + tailn): a TLS 1.3 record seals its text
+ * followed by its content type (RFC 8446 5.2), and this seals the text where
+ * it lies instead of copying it next to the type. tail may be NULL when
+ * tailn is 0. in == out is allowed, other overlaps are not.
+ */
+void aesgcm_seal_tail(const struct aesgcm_key *k, const uint8_t iv[AESGCM_IV_LEN],
+		      const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t n,
+		      const uint8_t *tail, size_t tailn, uint8_t *out, uint8_t *tag, size_t taglen);
 /*
  * Decrypt in[0..n) into out[0..n) and check the tag[0..taglen) against the
  * first taglen bytes of the computed tag, in constant time. Returns 0, or

@@ -264,6 +264,52 @@ Test(aesgcm, seals_like_wolfssl_at_record_sizes_and_beyond)
 			}
 }
 
+/*
+ * aesgcm_seal_tail() of text || tail, the text unaligned and exactly sized
+ * (ASan sees any overrun), against wolfSSL sealing the two joined.
+ */
+static void
+check_tail_against_wolfssl(uint64_t *rng, size_t keylen, size_t n, size_t tailn)
+{
+	uint8_t key[32], iv[AESGCM_IV_LEN], aad[5], tail[AESGCM_TAIL_MAX], tag[16], wtag[16];
+	uint8_t *joined = malloc(n + tailn + 1), *wct = malloc(n + tailn + 1);
+	uint8_t *text = malloc(n + 1), *out = malloc(n + tailn);
+	struct aesgcm_key k;
+
+	cr_assert(joined && wct && text && out);
+	rng_message(rng, key, keylen, iv, aad, sizeof(aad), joined, n + tailn);
+	memcpy(tail, joined + n, tailn);
+	memcpy(text + 1, joined, n);
+	wolf_seal(key, keylen, iv, aad, sizeof(aad), joined, n + tailn, wct, wtag, 16);
+
+	cr_assert_eq(aesgcm_key_init(&k, key, keylen), 0);
+	aesgcm_seal_tail(&k, iv, aad, sizeof(aad), text + 1, n, tail, tailn, out, tag, 16);
+	cr_assert_arr_eq(out, wct, n + tailn, "seal_tail: key %zu n %zu tail %zu", keylen, n,
+			 tailn);
+	cr_assert_arr_eq(tag, wtag, 16, "tag: key %zu n %zu tail %zu", keylen, n, tailn);
+	aesgcm_key_fini(&k);
+	free(joined);
+	free(wct);
+	free(text);
+	free(out);
+}
+
+Test(aesgcm, seal_tail_seals_text_and_tail_as_one_message)
+{
+	static const size_t tails[] = {0, 1, 2, 15, AESGCM_TAIL_MAX};
+	uint64_t rng = RNG_SEED + 7;
+
+	need_vaes();
+	for (size_t ti = 0; ti < ARRAY_SIZE(tails); ti++) {
+		/* every split of the short path, the chunk loop and the final part */
+		for (size_t n = 0; n <= 800; n++)
+			check_tail_against_wolfssl(&rng, 16, n, tails[ti]);
+		for (size_t n = 16384 - 40; n <= 16384 + 40; n++)
+			check_tail_against_wolfssl(&rng, key_sizes[n % ARRAY_SIZE(key_sizes)], n,
+						   tails[ti]);
+	}
+}
+
 Test(aesgcm, hashes_long_aad_like_wolfssl)
 {
 	uint64_t rng = RNG_SEED + 2;
