@@ -37,13 +37,19 @@
  *     the owner has at most one send in flight per connection.
  *   - bounded memory: tls_write() encrypts in records of at most
  *     TLS_RECORD_MAX plaintext bytes and stops producing them once
- *     TLS_OUT_HIGH bytes of ciphertext wait to be sent; it then returns
- *     fewer bytes than asked (possibly 0) and the owner writes the rest after
- *     the next tls_out_consumed(). The room between TLS_OUT_HIGH and
- *     TLS_OUT_CAP takes handshake flights and control records; a peer that
- *     makes us produce more without reading (KeyUpdate floods) gets -EPROTO.
- *     A connection costs sizeof its buffers (about 80 KiB) plus wolfSSL's
- *     own state (one record buffer while a record is in progress).
+ *     TLS_OUT_HIGH bytes of ciphertext wait to be sent (TLS_OUT_HIGH_CLIENT
+ *     for a client); it then returns fewer bytes than asked (possibly 0) and
+ *     the owner writes the rest after the next tls_out_consumed(). The room
+ *     between the high-water mark and TLS_OUT_CAP (_CLIENT) takes handshake
+ *     flights and control records; a peer that makes us produce more without
+ *     reading (KeyUpdate floods) gets -EPROTO. A client sends message bodies
+ *     (sluice forwarding, sluice-source), so its output holds 15 records:
+ *     one send per 240 KiB instead of per 32 KiB, which took the 25 MiB
+ *     forwarding run of bench/run.sh from ~63 % to ~70 % of the plain relay
+ *     (fewer round trips through the ring per message; see the note of
+ *     issue 5). A server sends replies, so it keeps 64 KiB. A connection
+ *     costs sizeof its buffers (about 80 KiB for a server, 272 KiB for a
+ *     client; pages never written stay unmapped) plus wolfSSL's own state.
  *
  * Threads: a tls_ctx is built at start-up, before any shard runs, and is
  * then shared read-only by every shard; it must outlive every connection
@@ -67,12 +73,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define TLS_IN_CAP     16384 /* ciphertext buffered by tls_feed() per connection */
-#define TLS_OUT_CAP    65536 /* ciphertext waiting for the owner's send, hard limit */
-#define TLS_OUT_HIGH   49152 /* tls_write() encrypts no record that would pass this */
-#define TLS_RECORD_MAX 16384 /* plaintext bytes per record (RFC 8446 5.1) */
-#define TLS_ERR_MAX    160   /* tls_error() text, NUL included */
-#define TLS_NAME_MAX   253   /* destination name, a trailing dot not counted (RFC 1035) */
+#define TLS_IN_CAP	    16384  /* ciphertext buffered by tls_feed() per connection */
+#define TLS_OUT_CAP	    65536  /* ciphertext waiting for the owner's send, hard limit */
+#define TLS_OUT_HIGH	    49152  /* tls_write() encrypts no record that would pass this */
+#define TLS_OUT_CAP_CLIENT  262144 /* the same two for a client connection */
+#define TLS_OUT_HIGH_CLIENT 245760
+#define TLS_RECORD_MAX	    16384 /* plaintext bytes per record (RFC 8446 5.1) */
+#define TLS_ERR_MAX	    160	  /* tls_error() text, NUL included */
+#define TLS_NAME_MAX	    253	  /* destination name, a trailing dot not counted (RFC 1035) */
 
 #define TLS_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's bundle */
 
@@ -159,6 +167,13 @@ int tls_close(struct tls_conn *c);
  * ECC fixed points that leaks otherwise). Call it last in the thread.
  */
 void tls_thread_done(void);
+
+/*
+ * True once core/tls seals this connection's records itself rather than
+ * wolfSSL (TLS 1.3 with AES-GCM on core/aesgcm, from the first tls_write()
+ * after the handshake; see tls.c). For tests and logs.
+ */
+bool tls_seals_own(const struct tls_conn *c);
 
 /* Why the last -EPROTO happened; "" if nothing failed. */
 const char *tls_error(const struct tls_conn *c);

@@ -2,76 +2,42 @@
  * test_tls.c -- core/tls: a client and a server in one process, pumping
  * ciphertext between each other's buffers (no sockets).
  *
- * The suite's init makes a throw-away PKI with tests/support/gen-test-pki.sh
- * (the openssl CLI) in a mkdtemp directory, one per test process, and the
- * fini removes it. Without openssl every test is reported as skipped, never
- * as passed. The unit binary runs from the repository root (make unit), so
- * the script is found by its relative path.
+ * The suite's init makes a throw-away PKI (tests/support/test_pki.h) and
+ * its fini removes it. Without openssl every test is reported as skipped,
+ * never as passed.
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/aesgcm.h"
 #include "core/tls.h"
+#include "tests/support/test_pki.h"
 #include "core/tls_gcm.h"
 
-#define PKI_SCRIPT   "tests/support/gen-test-pki.sh"
 #define SINK_NAME    "sink.e2e.test"
 #define PUMP_ROUNDS  100	 /* handshake round trips before giving up */
 #define BIG_TRANSFER (25u << 20) /* the largest message sluice accepts */
 #define BIG_SEED     0x9e3779b97f4a7c15ull
 
-static char pki[64]; /* the PKI directory of this test process; "" if none */
+static char pki[TEST_PKI_DIR_MAX]; /* the PKI directory of this test process; "" if none */
 
 static struct tls_ctx *cctx, *sctx; /* the test's contexts; freed by teardown */
 static struct tls_conn *cli, *srv;  /* the test's connections; freed by teardown */
 
 /* --- fixture --- */
 
-static bool
-have_openssl(void)
-{
-	return system("command -v openssl >/dev/null 2>&1") == 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
-	pid_t pid;
-	int status;
-
-	if (!have_openssl())
-		cr_skip_test("the openssl command is not installed (tools/install-deps.sh)");
-	snprintf(pki, sizeof(pki), "/tmp/sluice-tls.XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		execlp("sh", "sh", PKI_SCRIPT, pki, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "%s %s failed (run the unit tests from the repository root)", PKI_SCRIPT, pki);
+	test_pki_make(pki, "/tmp/sluice-tls.XXXXXX");
 }
 
 static void
@@ -85,21 +51,10 @@ teardown(void)
 	cctx = NULL;
 	tls_ctx_free(sctx);
 	sctx = NULL;
-	if (pki[0] != '\0')
-		nftw(pki, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	test_pki_remove(pki);
 }
 
 TestSuite(tls, .init = setup, .fini = teardown, .timeout = 120);
-
-/* DIR/NAME in a static buffer (one at a time). */
-static const char *
-pki_path(const char *name)
-{
-	static char path[128];
-
-	snprintf(path, sizeof(path), "%s/%s", pki, name);
-	return path;
-}
 
 /* Contexts: a client trusting ca_file, a server presenting cert (NAME.crt/.key). */
 static void
@@ -109,7 +64,7 @@ make_ctxs(const char *ca_file, const char *cert)
 
 	snprintf(crt, sizeof(crt), "%s/%s.crt", pki, cert);
 	snprintf(key, sizeof(key), "%s/%s.key", pki, cert);
-	cctx = tls_client_ctx_new(pki_path(ca_file), err, sizeof(err));
+	cctx = tls_client_ctx_new(test_pki_path(pki, ca_file), err, sizeof(err));
 	cr_assert_not_null(cctx, "client context: %s", err);
 	sctx = tls_server_ctx_new(crt, key, err, sizeof(err));
 	cr_assert_not_null(sctx, "server context: %s", err);
@@ -326,17 +281,19 @@ Test(tls, contexts_refuse_missing_and_mismatched_files)
 	cr_assert_null(tls_server_ctx_new(crt, key, err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "key does not work with the certificate"), "%s", err);
 	cr_log_info("mismatched key: %s", err);
-	cr_assert_null(tls_server_ctx_new(pki_path("nonexistent.crt"), key, err, sizeof(err)));
+	cr_assert_null(
+	    tls_server_ctx_new(test_pki_path(pki, "nonexistent.crt"), key, err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "nonexistent.crt: No such file"), "%s", err);
-	cr_assert_null(tls_server_ctx_new(crt, pki_path("nonexistent.key"), err, sizeof(err)));
+	cr_assert_null(
+	    tls_server_ctx_new(crt, test_pki_path(pki, "nonexistent.key"), err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "nonexistent.key: No such file"), "%s", err);
 	cr_assert_null(tls_server_ctx_new(key, key, err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "certificate "), "%s", err);
 	cr_log_info("a key as certificate: %s", err);
-	cr_assert_null(tls_client_ctx_new(pki_path("nonexistent.crt"), err, sizeof(err)));
+	cr_assert_null(tls_client_ctx_new(test_pki_path(pki, "nonexistent.crt"), err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "CA bundle"), "%s", err);
 	/* a key is not a CA bundle */
-	cr_assert_null(tls_client_ctx_new(pki_path("ca.key"), err, sizeof(err)));
+	cr_assert_null(tls_client_ctx_new(test_pki_path(pki, "ca.key"), err, sizeof(err)));
 	cr_log_info("not a bundle: %s", err);
 }
 
@@ -419,7 +376,7 @@ Test(tls, a_25mib_message_arrives_intact_with_bounded_output)
 		}
 		if (tls_out(cli, &p) > max_out)
 			max_out = tls_out(cli, &p);
-		cr_assert_leq(max_out, TLS_OUT_HIGH);
+		cr_assert_leq(max_out, TLS_OUT_HIGH_CLIENT);
 		progress |= move(cli, srv) > 0;
 		progress |= drain(srv, dst, BIG_TRANSFER, &rd);
 		move(srv, cli);
@@ -506,7 +463,7 @@ Test(tls, vaes_records_interoperate_with_wolfssls_own_gcm)
 	sctx = tls_server_ctx_new(crt, key, err, sizeof(err));
 	cr_assert_not_null(sctx, "server context: %s", err);
 	cr_assert_eq(unsetenv("SLUICE_AESGCM"), 0);
-	cctx = tls_client_ctx_new(pki_path("ca.crt"), err, sizeof(err));
+	cctx = tls_client_ctx_new(test_pki_path(pki, "ca.crt"), err, sizeof(err));
 	cr_assert_not_null(cctx, "client context: %s", err);
 	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
 	handshake_ok();
@@ -515,6 +472,30 @@ Test(tls, vaes_records_interoperate_with_wolfssls_own_gcm)
 	transfer(srv, cli, 16384 * 3 + 17);
 	roundtrip(cli, srv, "QUIT\r\n");
 	cr_assert_gt(tls_gcm_records() - before, 0, "the client never used the device");
+	/* the client's records were sealed by core/tls (tx_seal), the server's by wolfSSL */
+	cr_assert(tls_seals_own(cli), "%s %s", tls_version(cli), tls_cipher(cli));
+	cr_assert(!tls_seals_own(srv));
+}
+
+/* Our record layer's sizes, both ways, and its close_notify. */
+Test(tls, records_sealed_by_core_tls_open_at_every_size_and_close_cleanly)
+{
+	static const size_t lens[] = {1, 15, 16, 17, 255, 256, 257, 16383, 16384, 16385, 1000003};
+	char buf[16];
+
+	if (!aesgcm_available())
+		cr_skip_test("this CPU has no VAES/VPCLMULQDQ: wolfSSL seals every record");
+	make_ctxs("ca.crt", "server");
+	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
+	handshake_ok();
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		transfer(cli, srv, lens[i]);
+		transfer(srv, cli, lens[i]);
+	}
+	cr_assert(tls_seals_own(cli) && tls_seals_own(srv));
+	cr_assert_eq(tls_close(cli), 0);
+	move(cli, srv);
+	cr_assert_eq(tls_read(srv, buf, sizeof(buf)), 0, "close_notify: %s", tls_error(srv));
 }
 
 Test(tls, sluice_aesgcm_wolfssl_leaves_every_record_to_wolfssl)
@@ -527,6 +508,7 @@ Test(tls, sluice_aesgcm_wolfssl_leaves_every_record_to_wolfssl)
 	handshake_ok();
 	transfer(cli, srv, 50000);
 	cr_assert_eq(tls_gcm_records(), before);
+	cr_assert(!tls_seals_own(cli) && !tls_seals_own(srv));
 	cr_assert_eq(unsetenv("SLUICE_AESGCM"), 0);
 }
 
