@@ -23,9 +23,10 @@
  * owner's buffer into c->out (RFC 8446 5.2-5.3), close_notify included: the
  * split of kTLS (the library shakes hands, the record layer is elsewhere),
  * in user space. Reading stays wolfSSL's. wolfSSL's write sequence number
- * stops there, so a record it would send later (a KeyUpdate answer, an
- * alert) would reuse a nonce: io_send() refuses it before any of it leaves,
- * and the connection fails with a reason that says so.
+ * stops there, so a record it sends later (a KeyUpdate answer, an alert)
+ * would reuse a nonce: io_send() opens it and seals its content again with
+ * our sequence number (tx_reseal()), and tx_sync() follows wolfSSL to the
+ * new key a KeyUpdate brings.
  */
 #include "core/tls.h"
 
@@ -52,11 +53,12 @@
  * MAC or AEAD tag, CBC padding (TLS 1.2 CBC with SHA-384 needs 325). */
 #define TLS_RECORD_SLACK 512
 
-#define TLS13_HEADER	5	   /* opaque_type, legacy_record_version, length */
-#define TLS13_TAG	16	   /* AES-GCM's tag in TLS 1.3 */
-#define TLS13_APP_DATA	23	   /* ContentType application_data, the outer type */
-#define TLS13_ALERT	21	   /* ContentType alert */
-#define TLS13_SEQ_LIMIT (1u << 24) /* records per AES-GCM key: under RFC 8446 5.5's 2^24.5 */
+#define TLS13_HEADER	  5	     /* opaque_type, legacy_record_version, length */
+#define TLS13_TAG	  16	     /* AES-GCM's tag in TLS 1.3 */
+#define TLS13_APP_DATA	  23	     /* ContentType application_data, the outer type */
+#define TLS13_ALERT	  21	     /* ContentType alert */
+#define TLS13_SEQ_LIMIT	  (1u << 24) /* records per AES-GCM key: under RFC 8446 5.5's 2^24.5 */
+#define TLS13_CONTROL_MAX 512	     /* text of a record tx_reseal() takes: KeyUpdate, alert */
 
 /* Who seals application records (see the top of this file). */
 enum tls_tx {
@@ -78,10 +80,12 @@ struct tls_conn {
 	bool failed;		      /* a fatal error happened; err says why */
 	bool aesgcm;		      /* from the context */
 	bool overflow;		      /* io_send() found no room: fatal */
-	bool stale_send;	      /* io_send() refused a record after TX_OWN: fatal */
+	bool stale_send;	      /* tx_reseal() could not seal a record again: fatal */
 	enum tls_tx tx;		      /* who seals application records */
 	uint64_t tx_seq;	      /* TX_OWN: sequence number of the next record */
 	uint8_t tx_iv[AESGCM_IV_LEN]; /* TX_OWN: the write IV (RFC 8446 7.3) */
+	uint8_t tx_raw[32];	      /* TX_OWN: the write key as wolfSSL holds it */
+	size_t tx_rawlen;	      /* bytes of tx_raw */
 	size_t in_off, in_len;	      /* in[in_off..in_len) not yet taken by wolfSSL */
 	size_t out_len;		      /* out[0..out_len) waits for the owner's send */
 	size_t out_cap, out_high;     /* TLS_OUT_CAP and _HIGH of the role (tls.h) */
@@ -90,6 +94,179 @@ struct tls_conn {
 	struct aesgcm_key tx_key;     /* TX_OWN: the write key, expanded; wiped at free */
 	unsigned char out[];	      /* [out_cap]: ciphertext to send */
 };
+
+/* ---------------------------------------------------------------- our records */
+
+/* wolfSSL's write key now (its length in *keylen) and IV. */
+static const unsigned char *
+tx_wolfssl_key(const struct tls_conn *c, int *keylen, const unsigned char **iv)
+{
+	*keylen = wolfSSL_GetKeySize(c->ssl);
+	*iv = c->server ? wolfSSL_GetServerWriteIV(c->ssl) : wolfSSL_GetClientWriteIV(c->ssl);
+	return c->server ? wolfSSL_GetServerWriteKey(c->ssl) : wolfSSL_GetClientWriteKey(c->ssl);
+}
+
+/* Take wolfSSL's write key and IV into tx_key, tx_raw, tx_iv: 0 or -EINVAL. */
+static int
+tx_take_key(struct tls_conn *c)
+{
+	const unsigned char *iv, *key;
+	int keylen;
+
+	key = tx_wolfssl_key(c, &keylen, &iv);
+	if (key == NULL || iv == NULL || keylen <= 0 || (size_t)keylen > sizeof(c->tx_raw) ||
+	    aesgcm_key_init(&c->tx_key, key, (size_t)keylen) < 0)
+		return -EINVAL;
+	memcpy(c->tx_raw, key, (size_t)keylen);
+	c->tx_rawlen = (size_t)keylen;
+	memcpy(c->tx_iv, iv, AESGCM_IV_LEN);
+	return 0;
+}
+
+/*
+ * Seal from now on what tls_write() and tls_close() send, if this
+ * connection allows: TLS 1.3 with AES-GCM, core/aesgcm on this CPU. Called
+ * once, before the first record after the handshake; wolfSSL has nothing
+ * buffered then (io_send() takes each record whole).
+ */
+static void
+tx_decide(struct tls_conn *c)
+{
+	word64 seq;
+
+	c->tx = TX_WOLFSSL;
+	if (!c->aesgcm || wolfSSL_version(c->ssl) != TLS1_3_VERSION ||
+	    wolfSSL_GetBulkCipher(c->ssl) != wolfssl_aes_gcm ||
+	    wolfSSL_GetAeadMacSize(c->ssl) != TLS13_TAG ||
+	    wolfSSL_GetIVSize(c->ssl) != AESGCM_IV_LEN || tx_take_key(c) < 0)
+		return;
+	(void)wolfSSL_GetSequenceNumber(c->ssl, &seq); /* returns !seq, not an error */
+	c->tx_seq = seq;
+	c->tx = TX_OWN;
+}
+
+/*
+ * Follow wolfSSL to a new write key: after it sends a KeyUpdate (through
+ * tx_reseal()) it derives the next one (RFC 8446 7.2), whose records start
+ * again at sequence number 0 (5.3). Returns 0, or -EPROTO (c failed).
+ */
+static int
+tx_sync(struct tls_conn *c)
+{
+	const unsigned char *iv, *key;
+	unsigned diff = 0;
+	int keylen;
+
+	key = tx_wolfssl_key(c, &keylen, &iv);
+	if (key == NULL || keylen != (int)c->tx_rawlen)
+		diff = 1;
+	else
+		for (size_t i = 0; i < c->tx_rawlen; i++) /* secrets: no early exit */
+			diff |= (unsigned)(key[i] ^ c->tx_raw[i]);
+	if (diff == 0)
+		return 0;
+	aesgcm_key_fini(&c->tx_key);
+	if (tx_take_key(c) < 0) {
+		c->failed = true;
+		snprintf(c->err, sizeof(c->err), "wolfSSL's new write key is unusable");
+		return -EPROTO;
+	}
+	c->tx_seq = 0;
+	return 0;
+}
+
+/* The nonce of record seq under iv: iv XOR seq, left-padded (RFC 8446 5.3). */
+static void
+tx_nonce(const uint8_t iv[AESGCM_IV_LEN], uint64_t seq, uint8_t nonce[AESGCM_IV_LEN])
+{
+	memcpy(nonce, iv, AESGCM_IV_LEN);
+	for (int i = 0; i < 8; i++)
+		nonce[AESGCM_IV_LEN - 1 - i] ^= (uint8_t)(seq >> (8 * i));
+}
+
+/*
+ * Append one TLSCiphertext (RFC 8446 5.2) holding p[0..n) of content type
+ * type to c->out under tx_key and the next sequence number; the caller
+ * checked the room.
+ */
+static void
+tx_seal(struct tls_conn *c, const void *p, size_t n, uint8_t type)
+{
+	uint8_t *rec = c->out + c->out_len, nonce[AESGCM_IV_LEN];
+	size_t len = n + 1 + TLS13_TAG; /* the text, its type, the tag */
+
+	rec[0] = TLS13_APP_DATA;
+	rec[1] = 3; /* legacy_record_version 0x0303 */
+	rec[2] = 3;
+	rec[3] = (uint8_t)(len >> 8);
+	rec[4] = (uint8_t)len;
+	tx_nonce(c->tx_iv, c->tx_seq++, nonce);
+	aesgcm_seal_tail(&c->tx_key, nonce, rec, TLS13_HEADER, p, n, &type, 1, rec + TLS13_HEADER,
+			 rec + TLS13_HEADER + n + 1, TLS13_TAG);
+	c->out_len += TLS13_HEADER + len;
+}
+
+/* Bytes after the header of the record at rec. */
+static size_t
+tx_body_len(const uint8_t *rec)
+{
+	return (size_t)rec[3] << 8 | rec[4];
+}
+
+/*
+ * Records wolfSSL sends after the takeover (a KeyUpdate answer, an alert)
+ * carry its write sequence numbers, which tx_seal() has used: sent as they
+ * are, they would reuse nonces. So each one is opened, under the key it was
+ * sealed with (tx_key: wolfSSL changes keys only after sending the
+ * KeyUpdate) and wolfSSL's nonce, and its content sealed again with our next
+ * sequence number. buf[0..n) holds whole records, the last one sealed with
+ * the sequence number just below wolfSSL's. Returns 0, or -EPROTO: c fails,
+ * and no record leaves as wolfSSL sealed it.
+ */
+static int
+tx_reseal(struct tls_conn *c, const uint8_t *buf, size_t n)
+{
+	uint8_t text[TLS13_CONTROL_MAX], nonce[AESGCM_IV_LEN];
+	size_t off, nrec = 0;
+	word64 seq;
+	int ret = -EPROTO;
+
+	if (tx_sync(c) < 0)
+		return -EPROTO;
+	for (off = 0; off + TLS13_HEADER <= n; off += TLS13_HEADER + tx_body_len(buf + off))
+		nrec++;
+	(void)wolfSSL_GetSequenceNumber(c->ssl, &seq);
+	if (off != n || seq < nrec)
+		goto out;
+	seq -= nrec;
+	for (off = 0; off < n; off += TLS13_HEADER + tx_body_len(buf + off)) {
+		const uint8_t *rec = buf + off;
+		size_t tn = tx_body_len(rec) - TLS13_TAG;
+
+		if (rec[0] != TLS13_APP_DATA || tx_body_len(rec) <= TLS13_TAG || tn > sizeof(text))
+			goto out;
+		tx_nonce(c->tx_iv, seq++, nonce);
+		if (aesgcm_open(&c->tx_key, nonce, rec, TLS13_HEADER, rec + TLS13_HEADER, tn, text,
+				rec + TLS13_HEADER + tn, TLS13_TAG) < 0)
+			goto out;
+		while (tn > 0 && text[tn - 1] == 0) /* TLSInnerPlaintext's zero padding */
+			tn--;
+		if (tn == 0)
+			goto out;
+		if (c->out_len + tn + TLS_RECORD_SLACK > c->out_cap) {
+			c->overflow = true;
+			goto out;
+		}
+		if (c->tx_seq >= TLS13_SEQ_LIMIT)
+			goto out;
+		tx_seal(c, text, tn - 1, text[tn - 1]);
+	}
+	ret = 0;
+out:
+	explicit_bzero(text, sizeof(text));
+	c->stale_send = ret < 0 && !c->overflow;
+	return ret;
+}
 
 /* ---------------------------------------------------------------- I/O callbacks */
 
@@ -117,9 +294,10 @@ io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	struct tls_conn *c = arg;
 
 	(void)ssl;
-	if (c->tx == TX_OWN) { /* sealed with a sequence number tx_seal() has used */
-		c->stale_send = true;
-		return WOLFSSL_CBIO_ERR_GENERAL;
+	if (sz >= 0 && c->tx == TX_OWN) {
+		if (tx_reseal(c, (const uint8_t *)buf, (size_t)sz) < 0)
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		return sz;
 	}
 	if (sz < 0 || (size_t)sz > c->out_cap - c->out_len) {
 		c->overflow = true;
@@ -171,8 +349,8 @@ conn_fail(struct tls_conn *c, int err)
 			 c->out_cap);
 	} else if (c->stale_send) {
 		snprintf(c->err, sizeof(c->err),
-			 "wolfSSL had a record to send after sluice took the sealing over "
-			 "(a key update answer or an alert)");
+			 "a record wolfSSL sent after sluice took the sealing over could not be "
+			 "sealed again");
 	} else if (why != NULL) {
 		snprintf(c->err, sizeof(c->err), "%s", why);
 	} else if (err == FATAL_ERROR && wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS) {
@@ -478,6 +656,7 @@ tls_conn_free(struct tls_conn *c)
 	c->ssl = NULL;
 	if (c->tx == TX_OWN) {
 		aesgcm_key_fini(&c->tx_key);
+		explicit_bzero(c->tx_raw, sizeof(c->tx_raw));
 		explicit_bzero(c->tx_iv, sizeof(c->tx_iv));
 	}
 	free(c);
@@ -535,68 +714,14 @@ tls_read(struct tls_conn *c, void *buf, size_t cap)
 	return conn_status(c, ret);
 }
 
-/*
- * Seal from now on what tls_write() and tls_close() send, if this
- * connection allows: TLS 1.3 with AES-GCM, core/aesgcm on this CPU. Called
- * once, before the first record after the handshake; wolfSSL has nothing
- * buffered then (io_send() takes each record whole).
- */
-static void
-tx_decide(struct tls_conn *c)
-{
-	const unsigned char *key, *iv;
-	word64 seq;
-	int keylen;
-
-	c->tx = TX_WOLFSSL;
-	if (!c->aesgcm || wolfSSL_version(c->ssl) != TLS1_3_VERSION ||
-	    wolfSSL_GetBulkCipher(c->ssl) != wolfssl_aes_gcm ||
-	    wolfSSL_GetAeadMacSize(c->ssl) != TLS13_TAG ||
-	    wolfSSL_GetIVSize(c->ssl) != AESGCM_IV_LEN)
-		return;
-	key = c->server ? wolfSSL_GetServerWriteKey(c->ssl) : wolfSSL_GetClientWriteKey(c->ssl);
-	iv = c->server ? wolfSSL_GetServerWriteIV(c->ssl) : wolfSSL_GetClientWriteIV(c->ssl);
-	keylen = wolfSSL_GetKeySize(c->ssl);
-	if (key == NULL || iv == NULL || keylen <= 0 ||
-	    aesgcm_key_init(&c->tx_key, key, (size_t)keylen) < 0)
-		return;
-	(void)wolfSSL_GetSequenceNumber(c->ssl, &seq); /* returns !seq, not an error */
-	memcpy(c->tx_iv, iv, AESGCM_IV_LEN);
-	c->tx_seq = seq;
-	c->tx = TX_OWN;
-}
-
-/*
- * Append one TLSCiphertext (RFC 8446 5.2) holding p[0..n) of content type
- * type to c->out; the caller checked the room. The nonce is the write IV
- * XOR the 64-bit sequence number, left-padded (5.3).
- */
-static void
-tx_seal(struct tls_conn *c, const void *p, size_t n, uint8_t type)
-{
-	uint8_t *rec = c->out + c->out_len, nonce[AESGCM_IV_LEN];
-	size_t len = n + 1 + TLS13_TAG; /* the text, its type, the tag */
-
-	rec[0] = TLS13_APP_DATA;
-	rec[1] = 3; /* legacy_record_version 0x0303 */
-	rec[2] = 3;
-	rec[3] = (uint8_t)(len >> 8);
-	rec[4] = (uint8_t)len;
-	memcpy(nonce, c->tx_iv, sizeof(nonce));
-	for (int i = 0; i < 8; i++)
-		nonce[AESGCM_IV_LEN - 1 - i] ^= (uint8_t)(c->tx_seq >> (8 * i));
-	aesgcm_seal_tail(&c->tx_key, nonce, rec, TLS13_HEADER, p, n, &type, 1, rec + TLS13_HEADER,
-			 rec + TLS13_HEADER + n + 1, TLS13_TAG);
-	c->tx_seq++;
-	c->out_len += TLS13_HEADER + len;
-}
-
 /* tls_write() under TX_OWN. */
 static ssize_t
 tx_write(struct tls_conn *c, const char *p, size_t n)
 {
 	size_t done = 0;
 
+	if (tx_sync(c) < 0)
+		return -EPROTO;
 	while (done < n) {
 		size_t piece = n - done < TLS_RECORD_MAX ? n - done : TLS_RECORD_MAX;
 
@@ -667,6 +792,8 @@ tls_close(struct tls_conn *c)
 	if (c->tx == TX_OWN) {
 		static const uint8_t alert[2] = {1, 0}; /* warning(1), close_notify(0) */
 
+		if (tx_sync(c) < 0)
+			return -EPROTO;
 		if (c->out_len + sizeof(alert) + TLS_RECORD_SLACK > c->out_cap) {
 			c->overflow = true;
 			return conn_fail(c, 0);
