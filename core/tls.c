@@ -34,9 +34,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <wolfssl/options.h>
@@ -780,6 +782,20 @@ tls_out_consumed(struct tls_conn *c, size_t n)
 	/* a short send: keep the rest at the front, where the next tls_out() lends it */
 	memmove(c->out, c->out + n, c->out_len - n);
 	c->out_len -= n;
+}
+
+void
+tls_trim(struct tls_conn *c)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, hi;
+
+	if (c->out_len != 0)
+		return;
+	lo = ((uintptr_t)c->out + page - 1) & ~(page - 1);
+	hi = ((uintptr_t)c->out + c->out_cap) & ~(page - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo,
+			MADV_DONTNEED); /* advice: a failure costs memory only */
 }
 
 int

@@ -43,7 +43,8 @@
  *     between the high-water mark and TLS_OUT_CAP (_CLIENT) takes handshake
  *     flights and control records; a peer that makes us produce more without
  *     reading (KeyUpdate floods) gets -EPROTO. A client sends message bodies
- *     (sluice forwarding, sluice-source), so its output holds 15 records:
+ *     (sluice forwarding, sluice-source), so its output holds 15 records
+ *     (tls_trim() returns the pages of an idle one):
  *     one send per 240 KiB instead of per 32 KiB, which took the 25 MiB
  *     forwarding run of bench/run.sh from ~63 % to ~70 % of the plain relay
  *     (fewer round trips through the ring per message; see the note of
@@ -152,6 +153,15 @@ size_t tls_out(const struct tls_conn *c, const void **p);
 
 /* n bytes of what tls_out() lent were sent; n <= that length. */
 void tls_out_consumed(struct tls_conn *c, size_t n);
+
+/*
+ * c goes idle (a pooled upstream connection): give the pages of its output
+ * buffer back to the kernel while nothing waits in it (else a no-op). A
+ * client's buffer fills 240 KiB while a body is sent, and an idle pool
+ * would keep that resident for nothing; the pages come back on the next
+ * write, at a page fault each.
+ */
+void tls_trim(struct tls_conn *c);
 
 /*
  * Queue a close_notify alert (RFC 8446 6.1) after everything written so far;

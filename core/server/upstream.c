@@ -534,6 +534,8 @@ up_pool_park(struct upstream *up)
 	sh->up_pool = up;
 	sh->up_pooled++;
 	timer_arm(&sh->timers, &up->timer, TIMER_UP_IDLE, sh->now_ms);
+	if (up->tls != NULL)
+		tls_trim(up->tls);
 }
 
 void

@@ -512,6 +512,54 @@ Test(tls, sluice_aesgcm_wolfssl_leaves_every_record_to_wolfssl)
 	cr_assert_eq(unsetenv("SLUICE_AESGCM"), 0);
 }
 
+/* Resident bytes of this process (/proc/self/statm). */
+static size_t
+resident_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size, pages;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu %lu", &size, &pages), 2);
+	fclose(f);
+	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+#define TRIM_PAIRS 16 /* clients whose full output buffers tls_trim() gives back */
+
+Test(tls, trim_gives_an_idle_clients_output_pages_back)
+{
+	struct tls_conn *c[TRIM_PAIRS], *s[TRIM_PAIRS];
+	size_t before, after;
+
+	make_ctxs("ca.crt", "server");
+	for (int i = 0; i < TRIM_PAIRS; i++) {
+		make_conns(SINK_NAME, TLS_POLICY_VERIFY);
+		handshake_ok();
+		transfer(cli, srv, 1u << 20); /* fills the client's output to its high water */
+		c[i] = cli;
+		s[i] = srv;
+		cli = srv = NULL;
+	}
+	before = resident_bytes();
+	for (int i = 0; i < TRIM_PAIRS; i++)
+		tls_trim(c[i]);
+	after = resident_bytes();
+	cr_log_info("tls_trim on %d idle clients: resident %zu -> %zu KiB", TRIM_PAIRS,
+		    before >> 10, after >> 10);
+	/* at least half of each buffer's high water: the allocator's placement (ASan's
+	   among others) decides how many of its pages are whole */
+	cr_assert_geq(before, after + (size_t)TRIM_PAIRS * TLS_OUT_HIGH_CLIENT / 2,
+		      "resident %zu -> %zu bytes", before, after);
+	/* the pages come back on the next write: the connections still work */
+	transfer(c[0], s[0], 100000);
+	transfer(s[0], c[0], 100000);
+	for (int i = 0; i < TRIM_PAIRS; i++) {
+		tls_conn_free(c[i]);
+		tls_conn_free(s[i]);
+	}
+}
+
 Test(tls, feed_takes_no_more_than_its_buffer)
 {
 	static unsigned char junk[TLS_IN_CAP + 100];
