@@ -155,11 +155,12 @@ size_t tls_out(const struct tls_conn *c, const void **p);
 void tls_out_consumed(struct tls_conn *c, size_t n);
 
 /*
- * c goes idle (a pooled upstream connection): give the pages of its output
- * buffer back to the kernel while nothing waits in it (else a no-op). A
- * client's buffer fills 240 KiB while a body is sent, and an idle pool
- * would keep that resident for nothing; the pages come back on the next
- * write, at a page fault each.
+ * c goes idle (a pooled upstream connection): give back to the kernel the
+ * pages of its output buffer past the first TLS_OUT_CAP bytes, if anything
+ * filled them since the last call and nothing waits there now (else a
+ * no-op). A client's buffer fills 240 KiB while a body is sent, and an idle
+ * pool would keep that resident for nothing; the pages come back on the
+ * next big write, at a page fault each.
  */
 void tls_trim(struct tls_conn *c);
 
