@@ -43,14 +43,14 @@
  *     between the high-water mark and TLS_OUT_CAP (_CLIENT) takes handshake
  *     flights and control records; a peer that makes us produce more without
  *     reading (KeyUpdate floods) gets -EPROTO. A client sends message bodies
- *     (sluice forwarding, sluice-source), so its output holds 15 records
- *     (tls_trim() returns the pages of an idle one):
- *     one send per 240 KiB instead of per 32 KiB, which took the 25 MiB
- *     forwarding run of bench/run.sh from ~63 % to ~70 % of the plain relay
- *     (fewer round trips through the ring per message; see the note of
- *     issue 5). A server sends replies, so it keeps 64 KiB. A connection
+ *     (sluice forwarding, sluice-source), so its output holds 15 records:
+ *     one send per 240 KiB of a body instead of per 32 KiB, fewer trips
+ *     through the ring (with records sealed in place, see tls.c, this took
+ *     the 25 MiB forwarding row of bench/run.sh from ~64 % to 72-79 % of the
+ *     plain relay). A server sends replies, so it keeps 64 KiB. A connection
  *     costs sizeof its buffers (about 80 KiB for a server, 272 KiB for a
- *     client; pages never written stay unmapped) plus wolfSSL's own state.
+ *     client, of which pages never written cost nothing and tls_trim() gives
+ *     back those of an idle one) plus wolfSSL's own state.
  *
  * Threads: a tls_ctx is built at start-up, before any shard runs, and is
  * then shared read-only by every shard; it must outlive every connection
