@@ -83,6 +83,7 @@ struct tls_conn {
 	bool aesgcm;		      /* from the context */
 	bool overflow;		      /* io_send() found no room: fatal */
 	bool stale_send;	      /* tx_reseal() could not seal a record again: fatal */
+	bool tx_resync;		      /* tx_reseal() passed a record: wolfSSL may have a new key */
 	enum tls_tx tx;		      /* who seals application records */
 	uint64_t tx_seq;	      /* TX_OWN: sequence number of the next record */
 	uint8_t tx_iv[AESGCM_IV_LEN]; /* TX_OWN: the write IV (RFC 8446 7.3) */
@@ -158,8 +159,10 @@ tx_decide(struct tls_conn *c)
 
 /*
  * Follow wolfSSL to a new write key: after it sends a KeyUpdate (through
- * tx_reseal()) it derives the next one (RFC 8446 7.2), whose records start
- * again at sequence number 0 (5.3). Returns 0, or -EPROTO (c failed).
+ * tx_reseal(), which sets tx_resync) it derives the next one (RFC 8446
+ * 7.2), whose records start again at sequence number 0 (5.3). Without a
+ * record of wolfSSL's since the last call, its key cannot have changed: no
+ * work on the write path. Returns 0, or -EPROTO (c failed).
  */
 static int
 tx_sync(struct tls_conn *c)
@@ -168,6 +171,9 @@ tx_sync(struct tls_conn *c)
 	unsigned diff = 0;
 	int keylen;
 
+	if (!c->tx_resync)
+		return 0;
+	c->tx_resync = false;
 	key = tx_wolfssl_key(c, &keylen, &iv);
 	if (key == NULL || keylen != (int)c->tx_rawlen)
 		diff = 1;
@@ -273,6 +279,7 @@ tx_reseal(struct tls_conn *c, const uint8_t *buf, size_t n)
 			goto out;
 		tx_seal(c, text, tn - 1, text[tn - 1]);
 	}
+	c->tx_resync = true; /* a KeyUpdate among them changes wolfSSL's key once it is out */
 	ret = 0;
 out:
 	explicit_bzero(text, sizeof(text));
@@ -727,29 +734,26 @@ tls_read(struct tls_conn *c, void *buf, size_t cap)
 	return conn_status(c, ret);
 }
 
-/* tls_write() under TX_OWN. */
+/* Seal one record of p[0..n), n <= TLS_RECORD_MAX: the bytes taken, or -EPROTO. */
 static ssize_t
-tx_write(struct tls_conn *c, const char *p, size_t n)
+write_record(struct tls_conn *c, const char *p, size_t n)
 {
-	size_t done = 0;
+	int ret;
 
-	if (tx_sync(c) < 0)
-		return -EPROTO;
-	while (done < n) {
-		size_t piece = n - done < TLS_RECORD_MAX ? n - done : TLS_RECORD_MAX;
-
-		if (c->out_len + piece + TLS_RECORD_SLACK > c->out_high)
-			break;
+	if (c->tx == TX_OWN) {
 		if (c->tx_seq >= TLS13_SEQ_LIMIT) {
 			c->failed = true;
 			snprintf(c->err, sizeof(c->err), "%u records sent with one key: reconnect",
 				 TLS13_SEQ_LIMIT);
 			return -EPROTO;
 		}
-		tx_seal(c, p + done, piece, TLS13_APP_DATA);
-		done += piece;
+		tx_seal(c, p, n, TLS13_APP_DATA);
+		return (ssize_t)n;
 	}
-	return (ssize_t)done;
+	ret = wolfSSL_write(c->ssl, p, (int)n);
+	if (ret <= 0)
+		return conn_fail(c, wolfSSL_get_error(c->ssl, ret));
+	return ret;
 }
 
 ssize_t
@@ -763,18 +767,18 @@ tls_write(struct tls_conn *c, const void *p, size_t n)
 	BUG_ON(!c->done);
 	if (c->tx == TX_UNDECIDED)
 		tx_decide(c);
-	if (c->tx == TX_OWN)
-		return tx_write(c, src, n);
+	if (c->tx == TX_OWN && tx_sync(c) < 0)
+		return -EPROTO;
 	while (done < n) {
 		size_t piece = n - done < TLS_RECORD_MAX ? n - done : TLS_RECORD_MAX;
-		int ret;
+		ssize_t k;
 
 		if (c->out_len + piece + TLS_RECORD_SLACK > c->out_high)
 			break;
-		ret = wolfSSL_write(c->ssl, src + done, (int)piece);
-		if (ret <= 0)
-			return conn_fail(c, wolfSSL_get_error(c->ssl, ret));
-		done += (size_t)ret;
+		k = write_record(c, src + done, piece);
+		if (k < 0)
+			return k;
+		done += (size_t)k;
 	}
 	return (ssize_t)done;
 }

@@ -18,9 +18,10 @@
 #include <unistd.h>
 
 #include "core/aesgcm.h"
+#include "core/check.h"
 #include "core/tls.h"
-#include "tests/support/test_pki.h"
 #include "core/tls_gcm.h"
+#include "tests/support/test_pki.h"
 
 #define SINK_NAME    "sink.e2e.test"
 #define PUMP_ROUNDS  100	 /* handshake round trips before giving up */
@@ -488,7 +489,7 @@ Test(tls, records_sealed_by_core_tls_open_at_every_size_and_close_cleanly)
 	make_ctxs("ca.crt", "server");
 	make_conns(SINK_NAME, TLS_POLICY_VERIFY);
 	handshake_ok();
-	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
 		transfer(cli, srv, lens[i]);
 		transfer(srv, cli, lens[i]);
 	}
