@@ -13,7 +13,7 @@
  * N lookups (default 20,000,000, at most 1,000,000,000) after one warm-up pass, first
  * with zone_lookup() (one struct zone_decision reused), then with zone_lookup_batch()
  * (16 addresses a call, 16 decisions), then with zone_lookup_batch() on 64 addresses a
- * call (64 decisions: enough to keep its 32 lookups in flight past the start):
+ * call (64 decisions: as many as it keeps lookups in flight):
  *   uniform  every sample in the file's shuffled order: each sample is a different
  *            zone, so this is random zones across the table, nearly every table access
  *            a cache miss -- the worst case, and the headline;

@@ -196,14 +196,14 @@ void zone_lookup(const struct zone_table *t, const char *addr, size_t len,
 /*
  * The same for n addresses at once: out[i] gets exactly what zone_lookup(t,
  * addrs[i], lens[i], out[i]) would write. Faster per address on a table much
- * bigger than the CPU caches: up to 32 lookups are in flight, each advanced
+ * bigger than the CPU caches: up to 64 lookups are in flight, each advanced
  * one step at a time (hash and prefetch a slot, find the candidate entry and
  * prefetch it, check it...), so their cache misses overlap instead of
  * queueing one after another; a finished lookup's place goes to the next
- * address at once. Any n works; from 32 on the pipeline stays full between
+ * address at once. Any n works; from 64 on the pipeline is full between
  * its start and its end, so the larger n, the less those two cost per
  * address (bench_route measures 16 and 64). Pure, thread-safe, no
- * allocation (about 17 KiB of stack); the out[i] must be distinct.
+ * allocation (about 35 KiB of stack); the out[i] must be distinct.
  */
 void zone_lookup_batch(const struct zone_table *t, const char *const addrs[], const size_t lens[],
 		       size_t n, struct zone_decision *const out[]);

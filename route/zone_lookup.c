@@ -25,7 +25,7 @@
  * virtual machine, a TLB miss (a dependent random read over 1 GiB: ~200 ns;
  * over 8 MiB already ~120 ns). A lone lookup waits for them one after another,
  * so single lookups that miss the caches cannot reach 10 M/s (100 ns a
- * lookup). zone_lookup_batch() keeps up to 32 lookups in flight and overlaps
+ * lookup). zone_lookup_batch() keeps up to 64 lookups in flight and overlaps
  * their misses: see struct zone_job and zone_lookup_batch(). Figures: bench_route
  * (bench/README.md) and the note of issue 4.
  *
@@ -53,7 +53,7 @@
 #define ZONE_R_NODEST  ">: Recipient address rejected: no verified destination"
 #define ZONE_R_DROP    "250 2.1.5 Ok"
 #define ZONE_ECHO_MAX  256 /* octets of the address echoed in a 5.1.1 reply */
-#define ZONE_RING      32  /* lookups in flight in zone_lookup_batch() (<= 256: uint8_t) */
+#define ZONE_RING      64  /* lookups in flight in zone_lookup_batch() (<= 256: uint8_t) */
 
 /* An RCPT domain byte as the table holds it: LDH and '.' (ASCII letters
  * lowercased), UTF-8 bytes (>= 0x80) as they are (only the canonical U-label
@@ -439,8 +439,11 @@ enum zone_step {
  * and a miss that needs five steps holds one place, not the whole batch). Whole-batch
  * stages (every address through stage 1, then all through stage 2...) left the deep
  * misses (sub-address, catch-all) waiting one after another at the end of a batch.
- * Depth (1M zones / 5M rules, batches of 64, uniform mix, medians of 5): 16 in flight
- * 4.6 M/s, 32 7.1, 64 7.4 (within the noise of 32, and twice the job memory).
+ * Depth (1M zones / 5M rules, batches of 64, uniform mix): 16 in flight 4.6 M/s, 32 7.1,
+ * 64 7.4 in separate runs, too close to tell apart there; the paired A/B of
+ * bench/route_ab.sh (both depths in one process, on one table, in alternating slices)
+ * puts 64 at 4-6 % less time per lookup than 32, in three runs out of three. A pass with
+ * more jobs lasts longer, so the lines its jobs prefetched have longer to come in.
  */
 struct zone_job {
 	const char *addr;	       /* the address as given, len bytes */
