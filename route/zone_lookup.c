@@ -399,7 +399,8 @@ enum zone_verdict {
  * while a line comes in:
  *   RULE    the domain filter's line (prefetched with the rule slot by the split):
  *           a domain with no zone of its own has no rule either, so it goes straight
- *           to ZONE's parent walk, or is refused when no zone has wildcards. Else
+ *           to ZONE's parent walk, or is refused when it has no more dots than the
+ *           shortest wildcard zone name (so no wildcard zone can be its parent). Else
  *           the rule slot of "local@domain" (local part and domain folded): its
  *           candidate entry by hash tag alone (no dereference), record prefetched;
  *   EXACT   check it: an exact hit (the address as the table stores it) is decided
@@ -469,6 +470,9 @@ struct zone_job {
 	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
 					  sub-address separator (letters, digits, '.' and UTF-8
 					  never are): the bases zone_next_base() tries */
+	uint8_t ddots;		       /* dots in the domain, UINT8_MAX when not counted (the
+					  byte-wise split): fewer than a wildcard zone's name has
+					  rule out a wildcard parent without the walk */
 	bool suspicious;	       /* '%', '!' or '@' in the local part */
 	bool upper;		       /* ASCII capitals in the local part: key differs from it */
 	char lbuf[ZONE_MAX_LOCAL + 1]; /* a quoted local part, dequoted */
@@ -807,6 +811,7 @@ zone_addr_avx2(struct zone_job *j, const char *s, size_t len)
 	j->upper = (ZONE_Y_JOIN(lo, hi, up) & lm) != 0;
 	j->suspicious = false;
 	j->seps = ZONE_Y_JOIN(lo, hi, sep) & lm;
+	j->ddots = (uint8_t)__builtin_popcountll(dot & dm);
 	return at;
 }
 
@@ -894,6 +899,7 @@ zone_addr_split(struct zone_job *j)
 	if (!zone_dom_copy((const unsigned char *)addr + at + 1, dlen, j->key + j->ll + 1))
 		return false; /* '[' address literal, '@', ':', blanks... */
 	j->dlen = dlen;
+	j->ddots = UINT8_MAX;
 	return true;
 }
 
@@ -994,9 +1000,11 @@ zone_step_rule(const struct zone_table *t, struct zone_job *j)
 {
 	if (!zone__filter_has(&t->dfilter, j->hd)) {
 		/* no zone of its own, so no rule either (rule keys name zones): a wildcard
-		 * parent, or not ours -- decided without reading either big set */
-		if (t->any_wildcard)
-			j->step = ZONE_S_ZONE; /* cand NULL: the parent walk */
+		 * parent, or not ours -- decided without reading either big set. A parent
+		 * needs more dots than its child has: with no more than the fewest of any
+		 * wildcard zone name, the walk (a step and a dot scan) cannot find one. */
+		if (j->ddots > t->wild_min_dots) /* never when no zone has wildcards */
+			j->step = ZONE_S_ZONE;	 /* cand NULL: the parent walk */
 		else
 			j->v = ZONE_V_RELAY;
 		return;
