@@ -5,7 +5,8 @@
 #
 #   bench/route_ab.sh [--one-table] [--rounds N] [--lookups N] REV_A REV_B [ZONEFILE SAMPLES]
 #
-# REV is a git revision, or "." for the working tree. Each side's libroute.a is built
+# REV is a git revision, "." for the working tree, or another source tree (a
+# directory: a scratch copy with an experiment). Each side's libroute.a is built
 # in its own worktree (release build) and its symbols renamed A_... / B_..., so one
 # binary holds both. ZONEFILE and SAMPLES default to the 1M-zone table `make bench`
 # generates (build/bench/zones-1000000z-*.txt and its .samples).
@@ -39,7 +40,9 @@ trap cleanup EXIT
 # side NAME REV: $work/NAME.a, REV's libroute.a with every defined global renamed NAME_...
 side() {
 	local name=$1 rev=$2 tree=$ROOT
-	if [ "$rev" != . ]; then
+	if [ "$rev" != . ] && [ -d "$rev" ]; then
+		tree=$(cd "$rev" && pwd)
+	elif [ "$rev" != . ]; then
 		tree=$work/tree-$name
 		git -C "$ROOT" worktree add --quiet --detach "$tree" "$rev"
 		trees+=("$tree")
