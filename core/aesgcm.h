@@ -98,6 +98,7 @@ void aesgcm_seal(const struct aesgcm_key *k, const uint8_t iv[AESGCM_IV_LEN], co
 void aesgcm_seal_tail(const struct aesgcm_key *k, const uint8_t iv[AESGCM_IV_LEN],
 		      const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t n,
 		      const uint8_t *tail, size_t tailn, uint8_t *out, uint8_t *tag, size_t taglen);
+
 /*
  * Decrypt in[0..n) into out[0..n) and check the tag[0..taglen) against the
  * first taglen bytes of the computed tag, in constant time. Returns 0, or

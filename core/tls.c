@@ -802,7 +802,7 @@ tls_out_consumed(struct tls_conn *c, size_t n)
 void
 tls_trim(struct tls_conn *c)
 {
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo, hi;
+	uintptr_t page, lo, hi;
 
 	/* the first TLS_OUT_CAP bytes stay: a connection carrying small messages
 	   parks after each one, and a syscall and a page fault per message cost
@@ -810,6 +810,7 @@ tls_trim(struct tls_conn *c)
 	if (c->out_len != 0 || c->out_peak <= TLS_OUT_CAP)
 		return;
 	c->out_peak = 0;
+	page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	lo = ((uintptr_t)c->out + TLS_OUT_CAP + page - 1) & ~(page - 1);
 	hi = ((uintptr_t)c->out + c->out_cap) & ~(page - 1);
 	if (hi > lo) /* advice: a failure costs memory only */
