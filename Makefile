@@ -139,7 +139,7 @@ $(O)/bench/bench_proto: $(OBJ)/bench/bench_proto.o $(LIBS)
 	$(call link)
 
 # zone table benchmark (bench/bench_route.c): load, RSS, lookups/s; run by `make bench`.
-$(O)/bench/bench_route: $(OBJ)/bench/bench_route.o $(LIBS)
+$(O)/bench/bench_route: $(OBJ)/bench/bench_route.o $(OBJ)/bench/bench_samples.o $(LIBS)
 	@mkdir -p $(@D)
 	$(call link)
 

@@ -38,7 +38,6 @@
  * lookups; the sample labels are only what the generator expected.
  * Built by `make bench` as build/bench/bench_route (release build).
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,22 +45,15 @@
 #include <string.h>
 
 #include "bench/bench_clock.h"
+#include "bench/bench_samples.h"
 #include "route/zone.h"
 
 #define BENCH_LOOKUPS_DEFAULT 20000000ull
 #define BENCH_LOOKUPS_MAX     1000000000ull
 #define BENCH_GEN_SAMPLES     200000u	 /* in-process samples when no SAMPLES file */
-#define BENCH_ADDR_MAX	      512u	 /* longest sample address kept */
 #define BENCH_HOT	      1024u	 /* addresses in the hot-set run */
 #define BENCH_ZIPF_SEQ	      (1u << 22) /* precomputed Zipf draws, cycled */
 #define BENCH_BATCH	      16u	 /* addresses per zone_lookup_batch() call */
-#define BENCH_WIDE	      64u	 /* addresses per call in the wide-batch runs */
-
-struct sample {
-	const char *addr; /* into the samples buffer (owned by main) */
-	size_t len;	  /* bytes */
-	bool hit;	  /* the generator's label */
-};
 
 /* VmRSS of this process in KiB, or 0 if /proc is unreadable. */
 static long
@@ -80,71 +72,6 @@ rss_kib(void)
 	}
 	fclose(f);
 	return kib;
-}
-
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	if (f == NULL) {
-		fprintf(stderr, "bench_route: %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		if (cap - len < 65536) {
-			cap = cap ? cap * 2 : 1u << 20;
-			char *nb = realloc(buf, cap + 1);
-			if (nb == NULL) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
-}
-
-/* Parse `hit\tADDR` / `miss\tADDR` lines in place (NUL-terminates each address). */
-static struct sample *
-samples_parse(char *buf, size_t len, size_t *np)
-{
-	size_t n = 0, cap = 1024;
-	struct sample *s = malloc(cap * sizeof(*s));
-	char *p = buf, *end = buf + len;
-	while (s != NULL && p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *eol = nl ? nl : end;
-		char *tab = memchr(p, '\t', (size_t)(eol - p));
-		if (tab != NULL && eol - tab - 1 > 0 && (size_t)(eol - tab - 1) < BENCH_ADDR_MAX) {
-			if (n == cap) {
-				cap *= 2;
-				struct sample *ns = realloc(s, cap * sizeof(*s));
-				if (ns == NULL) {
-					free(s);
-					return NULL;
-				}
-				s = ns;
-			}
-			*eol = '\0';
-			s[n].addr = tab + 1;
-			s[n].len = (size_t)(eol - tab - 1);
-			s[n].hit = strncmp(p, "hit", 3) == 0;
-			n++;
-		}
-		p = eol + 1;
-	}
-	*np = n;
-	return s;
 }
 
 /* xorshift64: the deterministic generator of the in-process samples and the Zipf draw */
@@ -236,55 +163,6 @@ zipf_sequence(size_t n, size_t *np)
 	free(cdf);
 	*np = BENCH_ZIPF_SEQ;
 	return seq;
-}
-
-/*
- * The addresses of one distribution in the order they are looked up, their bytes one
- * after another in one buffer (addr[i] points into it), as a shard finds the RCPT
- * lines of its sessions in its input buffers: the benchmark reads them in a stream,
- * so what it measures is the lookup, not a cache miss on the harness's own sample
- * records (the Zipf order over 200,000 scattered samples cost one per lookup).
- */
-struct stream {
-	const char **addr; /* n pointers into bytes */
-	size_t *len;	   /* n lengths */
-	char *bytes;	   /* owned: the addresses back to back */
-	size_t n;	   /* entries, a multiple of BENCH_WIDE */
-};
-
-/* The stream of samples s[order[k]] for k < norder (order NULL: s[0..ns) in turn),
- * cut to a multiple of BENCH_WIDE entries; false on ENOMEM. */
-static bool
-stream_build(struct stream *st, const struct sample *s, size_t ns, const uint32_t *order,
-	     size_t norder)
-{
-	size_t n = (order != NULL ? norder : ns) / BENCH_WIDE * BENCH_WIDE, bytes = 0, off = 0;
-
-	for (size_t k = 0; k < n; k++)
-		bytes += s[order != NULL ? order[k] : k].len;
-	st->addr = malloc(n * sizeof(*st->addr));
-	st->len = malloc(n * sizeof(*st->len));
-	st->bytes = malloc(bytes + 1);
-	st->n = n;
-	if (st->addr == NULL || st->len == NULL || st->bytes == NULL)
-		return false;
-	for (size_t k = 0; k < n; k++) {
-		const struct sample *e = &s[order != NULL ? order[k] : k];
-
-		memcpy(st->bytes + off, e->addr, e->len);
-		st->addr[k] = st->bytes + off;
-		st->len[k] = e->len;
-		off += e->len;
-	}
-	return true;
-}
-
-static void
-stream_free(struct stream *st)
-{
-	free(st->addr);
-	free(st->len);
-	free(st->bytes);
 }
 
 /*
@@ -383,10 +261,10 @@ main(int argc, char **argv)
 	size_t slen = 0, ns = 0;
 	struct sample *s;
 	if (spath != NULL) {
-		sbuf = slurp(spath, &slen);
+		sbuf = bench_slurp(spath, &slen);
 		if (sbuf == NULL)
 			return 1;
-		s = samples_parse(sbuf, slen, &ns);
+		s = bench_samples_parse(sbuf, slen, &ns);
 	} else {
 		s = samples_generate(zone_table_nzones(t), &sbuf, &ns);
 	}
@@ -428,8 +306,9 @@ main(int argc, char **argv)
 	/* uniform: every sample in shuffled order, random zones across the table; hot
 	 * set: the first 1,024 samples round-robin, table entries in cache */
 	struct stream uniform, zipfs, hot;
-	if (!stream_build(&uniform, s, ns, NULL, 0) || !stream_build(&zipfs, s, ns, zipf, nz) ||
-	    !stream_build(&hot, s, nhot, NULL, 0)) {
+	if (!bench_stream_build(&uniform, s, ns, NULL, 0) ||
+	    !bench_stream_build(&zipfs, s, ns, zipf, nz) ||
+	    !bench_stream_build(&hot, s, nhot, NULL, 0)) {
 		fprintf(stderr, "bench_route: out of memory for the address streams\n");
 		return 1;
 	}
@@ -439,9 +318,9 @@ main(int argc, char **argv)
 		run(modes[m].zipf, "zipf_samples", ns, t, &zipfs, nlookups, batch, d, &sink);
 		run(modes[m].hot, "hot_samples", nhot, t, &hot, nlookups, batch, d, &sink);
 	}
-	stream_free(&uniform);
-	stream_free(&zipfs);
-	stream_free(&hot);
+	bench_stream_free(&uniform);
+	bench_stream_free(&zipfs);
+	bench_stream_free(&hot);
 	fprintf(stderr,
 		"bench_route: %zu samples (%zu labelled hit), %zu decided as labelled; "
 		"sizeof(struct zone_decision)=%zu; groups seen %llu\n",

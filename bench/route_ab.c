@@ -5,10 +5,11 @@
  *
  * Linked by bench/route_ab.sh with two copies of libroute.a whose symbols carry the
  * prefixes A_ and B_. Each copy loads ZONEFILE into its own table; then the uniform
- * stream of SAMPLES (tools/gen-zones.py --samples, in file order, as bench_route's
- * "uniform") is looked up in batches of 64 (bench_route's wide batch), in N rounds of
- * one slice per side, the order alternating (AB, BA, AB...). Before the rounds, both
- * sides decide every sample and must agree (action, groups, reply).
+ * stream of SAMPLES (tools/gen-zones.py --samples, in file order, read with
+ * bench_samples.c as bench_route reads its "uniform") is looked up in batches of
+ * BENCH_WIDE (64, bench_route's wide batch), in N rounds of one slice per side, the
+ * order alternating (AB, BA, AB...). Before the rounds, both sides decide every sample
+ * and must agree (action, groups, reply).
  *
  * Why: on this kind of machine the speed of the same binary moves by +-25 % from one
  * run to the next (the host's other tenants), far more than most changes to the lookup
@@ -30,11 +31,10 @@
 #include <string.h>
 
 #include "bench/bench_clock.h"
+#include "bench/bench_samples.h"
 #include "route/zone.h"
 
-#define AB_BATCH      64u /* addresses per zone_lookup_batch() call */
 #define AB_ROUNDS_MAX 1000
-#define AB_ADDR_MAX   512u /* longest sample address kept */
 
 typedef int load_fn(const char *, struct zone_table **, char *, size_t);
 typedef void free_fn(struct zone_table *);
@@ -44,60 +44,6 @@ load_fn A_zone_table_load, B_zone_table_load;
 free_fn A_zone_table_free, B_zone_table_free;
 batch_fn A_zone_lookup_batch, B_zone_lookup_batch;
 
-/* The sample addresses back to back in file order (bench_route's uniform stream). */
-struct stream {
-	const char **addr; /* n pointers into bytes */
-	size_t *len;	   /* n lengths */
-	char *bytes;	   /* owned */
-	size_t n;	   /* a multiple of AB_BATCH */
-};
-
-static bool
-stream_read(const char *path, struct stream *st)
-{
-	FILE *f = fopen(path, "r");
-	char line[AB_ADDR_MAX + 16];
-	size_t cap = 1024, bytes = 0, bcap = 1 << 20;
-
-	if (f == NULL)
-		return false;
-	st->addr = malloc(cap * sizeof(*st->addr));
-	st->len = malloc(cap * sizeof(*st->len));
-	st->bytes = malloc(bcap);
-	st->n = 0;
-	while (st->addr != NULL && st->len != NULL && st->bytes != NULL &&
-	       fgets(line, sizeof(line), f) != NULL) {
-		const char *tab = strchr(line, '\t');
-		size_t l;
-
-		if (tab == NULL || (l = strcspn(tab + 1, "\n")) == 0)
-			continue;
-		if (st->n == cap) {
-			cap *= 2;
-			st->addr = realloc(st->addr, cap * sizeof(*st->addr));
-			st->len = realloc(st->len, cap * sizeof(*st->len));
-			if (st->addr == NULL || st->len == NULL)
-				break;
-		}
-		if (bytes + l > bcap) {
-			bcap *= 2;
-			st->bytes = realloc(st->bytes, bcap);
-			if (st->bytes == NULL)
-				break;
-		}
-		memcpy(st->bytes + bytes, tab + 1, l);
-		st->len[st->n++] = l;
-		bytes += l;
-	}
-	fclose(f);
-	if (st->addr == NULL || st->len == NULL || st->bytes == NULL)
-		return false;
-	st->n = st->n / AB_BATCH * AB_BATCH;
-	for (size_t i = 0, off = 0; i < st->n; off += st->len[i++])
-		st->addr[i] = st->bytes + off; /* bytes no longer moves */
-	return st->n > 0;
-}
-
 /* Do both sides decide every address alike? The count of those they do not. */
 static size_t
 disagreements(const struct stream *st, const struct zone_table *ta, const struct zone_table *tb,
@@ -105,10 +51,10 @@ disagreements(const struct stream *st, const struct zone_table *ta, const struct
 {
 	size_t bad = 0;
 
-	for (size_t i = 0; i < st->n; i += AB_BATCH) {
-		A_zone_lookup_batch(ta, st->addr + i, st->len + i, AB_BATCH, da);
-		b_batch(tb, st->addr + i, st->len + i, AB_BATCH, db);
-		for (unsigned k = 0; k < AB_BATCH; k++)
+	for (size_t i = 0; i < st->n; i += BENCH_WIDE) {
+		A_zone_lookup_batch(ta, st->addr + i, st->len + i, BENCH_WIDE, da);
+		b_batch(tb, st->addr + i, st->len + i, BENCH_WIDE, db);
+		for (unsigned k = 0; k < BENCH_WIDE; k++)
 			bad += da[k]->action != db[k]->action || da[k]->ngroups != db[k]->ngroups ||
 			       strcmp(da[k]->reply, db[k]->reply) != 0;
 	}
@@ -122,11 +68,11 @@ slice(batch_fn *batch, const struct zone_table *t, const struct stream *st, size
 {
 	double t0 = bench_now_ns();
 
-	for (unsigned long long i = 0; i < nlookups; i += AB_BATCH) {
-		batch(t, st->addr + *at, st->len + *at, AB_BATCH, d);
-		for (unsigned k = 0; k < AB_BATCH; k++)
+	for (unsigned long long i = 0; i < nlookups; i += BENCH_WIDE) {
+		batch(t, st->addr + *at, st->len + *at, BENCH_WIDE, d);
+		for (unsigned k = 0; k < BENCH_WIDE; k++)
 			*sink += d[k]->ngroups;
-		*at += AB_BATCH;
+		*at += BENCH_WIDE;
 		if (*at == st->n)
 			*at = 0;
 	}
@@ -165,9 +111,11 @@ main(int argc, char **argv)
 	unsigned long long nlookups = 1000000, sink = 0;
 	bool one_table = false;
 	struct zone_table *ta = NULL, *tb = NULL;
-	struct zone_decision *dv, *da[AB_BATCH], *db[AB_BATCH];
+	struct zone_decision *dv, *da[BENCH_WIDE], *db[BENCH_WIDE];
 	struct stream st;
-	char err[512] = "";
+	struct sample *s;
+	char err[512] = "", *sbuf;
+	size_t slen, ns;
 	double a[AB_ROUNDS_MAX], b[AB_ROUNDS_MAX], r[AB_ROUNDS_MAX];
 	size_t at_a = 0, at_b = 0;
 
@@ -175,7 +123,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
 			rounds = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--lookups") == 0 && i + 1 < argc)
-			nlookups = strtoull(argv[++i], NULL, 10) / AB_BATCH * AB_BATCH;
+			nlookups = strtoull(argv[++i], NULL, 10) / BENCH_WIDE * BENCH_WIDE;
 		else if (strcmp(argv[i], "--one-table") == 0)
 			one_table = true;
 		else if (argv[i][0] == '-')
@@ -196,16 +144,18 @@ main(int argc, char **argv)
 	}
 	if (one_table)
 		tb = ta;
-	if (!stream_read(spath, &st)) {
+	sbuf = bench_slurp(spath, &slen);
+	s = sbuf != NULL ? bench_samples_parse(sbuf, slen, &ns) : NULL;
+	if (s == NULL || !bench_stream_build(&st, s, ns, NULL, 0) || st.n == 0) {
 		fprintf(stderr, "route_ab: no sample addresses in %s\n", spath);
 		return 1;
 	}
-	dv = calloc(2 * AB_BATCH, sizeof(*dv));
+	dv = calloc(2 * BENCH_WIDE, sizeof(*dv));
 	if (dv == NULL)
 		return 1;
-	for (unsigned k = 0; k < AB_BATCH; k++) {
+	for (unsigned k = 0; k < BENCH_WIDE; k++) {
 		da[k] = &dv[k];
-		db[k] = &dv[AB_BATCH + k];
+		db[k] = &dv[BENCH_WIDE + k];
 	}
 	size_t bad = disagreements(&st, ta, tb, B_zone_lookup_batch, da, db);
 	printf("route_ab: %zu samples, %zu decided differently%s\n", st.n, bad,
@@ -234,5 +184,9 @@ main(int argc, char **argv)
 	if (tb != ta)
 		B_zone_table_free(tb);
 	A_zone_table_free(ta);
+	bench_stream_free(&st);
+	free(s);
+	free(sbuf);
+	free(dv);
 	return 0;
 }

@@ -57,7 +57,7 @@ side() {
 side A "$1"
 side B "$2"
 make -s -C "$ROOT" BUILD=release build/libcore.a >/dev/null
-gcc -O2 -g -std=gnu11 -I"$ROOT" -o "$work/route_ab" "$ROOT/bench/route_ab.c" \
+gcc -O2 -g -std=gnu11 -I"$ROOT" -o "$work/route_ab" "$ROOT/bench/route_ab.c" "$ROOT/bench/bench_samples.c" \
 	"$work/A.a" "$work/B.a" "$ROOT/build/libcore.a" -ljemalloc -lck -lxxhash -lidn2 -lpthread
 echo "route_ab: A = $1, B = $2, $(basename "$zones")"
 "$work/route_ab" "$zones" "$samples" "${opts[@]}"
