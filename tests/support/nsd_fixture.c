@@ -7,7 +7,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/timer.h"
+#include "tests/support/test_dir.h"
 
 #define NSD_BIN		"/usr/sbin/nsd"
 #define NSD_START_MS	5000   /* for NSD to answer on both addresses */
@@ -265,15 +265,6 @@ nsd_reap(int ms)
 	return false;
 }
 
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 void
 nsd_stop(void)
 {
@@ -286,7 +277,7 @@ nsd_stop(void)
 		nsd.pid = 0;
 	}
 	if (nsd.dir[0] != '\0') {
-		nftw(nsd.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+		test_rm_tree(nsd.dir);
 		nsd.dir[0] = '\0';
 	}
 	if (nsd.silent_fd >= 0)

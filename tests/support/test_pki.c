@@ -4,12 +4,13 @@
 #include "tests/support/test_pki.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "tests/support/test_dir.h"
 
 #define PKI_SCRIPT "tests/support/gen-test-pki.sh"
 
@@ -17,15 +18,6 @@ static bool
 have_openssl(void)
 {
 	return system("command -v openssl >/dev/null 2>&1") == 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 void
@@ -53,7 +45,7 @@ void
 test_pki_remove(char *dir)
 {
 	if (dir[0] != '\0')
-		nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+		test_rm_tree(dir);
 	dir[0] = '\0';
 }
 
