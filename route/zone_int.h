@@ -49,6 +49,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <ck_hs.h>
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -425,25 +429,73 @@ zone__set_prefetch(const struct zone_set *s, unsigned long h)
 	__builtin_prefetch(&s->slots[zone__set_index(s, h)], 0, 3);
 }
 
+#ifdef __SSE2__
+/*
+ * The 8 slots of the line that starts at slot i, in one pass without a branch: bit k of
+ * the result when slot k's tag is tag, bit 8 + k when slot k is empty. The high dwords
+ * of the slots (the tag, and the pointer's bits 32-47) and the low ones are gathered
+ * four at a time; a slot is empty when both are zero. Baseline SSE2: nothing to choose
+ * at run time. Replaces a loop whose two branches per slot the CPU could not predict
+ * (cachegrind: ~0.8 mispredicted branches a lookup in the two probes).
+ */
+static inline unsigned
+zone__set_line_scan(const struct zone_set *s, size_t i, uint64_t tag)
+{
+	const __m128i *p = (const __m128i *)(const void *)&s->slots[i];
+	__m128i want = _mm_set1_epi32((int)tag), tm[2], em[2];
+
+	for (unsigned half = 0; half < 2; half++) {
+		__m128 a = _mm_castsi128_ps(_mm_loadu_si128(p + 2 * half));
+		__m128 b = _mm_castsi128_ps(_mm_loadu_si128(p + 2 * half + 1));
+		__m128i hi = _mm_castps_si128(_mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+		__m128i lo = _mm_castps_si128(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+
+		tm[half] = _mm_cmpeq_epi32(_mm_srli_epi32(hi, 16), want);
+		em[half] = _mm_cmpeq_epi32(_mm_or_si128(hi, lo), _mm_setzero_si128());
+	}
+	return (unsigned)_mm_movemask_epi8(
+	    _mm_packs_epi16(_mm_packs_epi32(tm[0], tm[1]), _mm_packs_epi32(em[0], em[1])));
+}
+#else
+static inline unsigned
+zone__set_line_scan(const struct zone_set *s, size_t i, uint64_t tag)
+{
+	unsigned m = 0;
+
+	for (unsigned k = 0; k < ZONE_SET_LINE; k++) {
+		uint64_t e = s->slots[i + k];
+
+		m |= (unsigned)(e >> ZONE_SET_TAG_SHIFT == tag) << k | (unsigned)(e == 0)
+									   << (8 + k);
+	}
+	return m;
+}
+#endif
+
 /*
  * A candidate for hash h without touching any entry: the first entry of h's probe
  * sequence whose 16-bit hash tag matches, or NULL. NULL means no entry has this hash;
  * a candidate may be another key (1 in 65,536 per occupied slot probed): the caller
  * compares its key, and on a mismatch asks zone__set_get(). Lets a batch of lookups
- * prefetch their records before touching them.
+ * prefetch their records before touching them. A line at a time (zone__set_line_scan):
+ * the first slot, in order, that is empty or has the tag decides (an empty slot whose
+ * "tag" matches a tag of 0 holds no pointer: NULL all the same).
  */
 static inline const void *
 zone__set_get_tag(const struct zone_set *s, unsigned long h)
 {
 	uint64_t tag = (uint64_t)h >> ZONE_SET_TAG_SHIFT;
 
-	for (size_t i = zone__set_index(s, h);; i = zone__set_next(s, i)) {
-		uint64_t e = s->slots[i];
+	for (size_t i = zone__set_index(s, h);;
+	     i = i + ZONE_SET_LINE < s->nslots ? i + ZONE_SET_LINE : 0) {
+		unsigned m = zone__set_line_scan(s, i, tag), first = (m | m >> 8) & 0xffu;
 
-		if (e == 0)
-			return NULL;
-		if (e >> ZONE_SET_TAG_SHIFT == tag)
+		if (first != 0) {
+			unsigned k = (unsigned)__builtin_ctz(first);
+			uint64_t e = (m >> k & 1) ? s->slots[i + k] : 0;
+
 			return (const void *)(uintptr_t)(e & ZONE_SET_PTR_MASK);
+		}
 	}
 }
 
