@@ -397,7 +397,9 @@ zone__filter_line(const struct zone_filter *f, unsigned long h)
  * half of h times an odd constant (the product's high bits depend on every bit of h,
  * the line index only on the low 32): 3 bits for the word in the line, six 6-bit
  * positions. One word, so a test is a load and a compare rather than six (measured:
- * ~95 instructions a test with the bits spread over the line, ~30 so). */
+ * ~95 instructions a test with the bits spread over the line, ~30 so): no key of the
+ * filter has hash h when (words[w] & mask) != mask; every key that has it, and ~1 % of
+ * the others, pass. */
 static inline size_t
 zone__filter_word(const struct zone_filter *f, unsigned long h, uint64_t *mask)
 {
@@ -408,17 +410,6 @@ zone__filter_word(const struct zone_filter *f, unsigned long h, uint64_t *mask)
 		UINT64_C(1) << (g >> 37 & 63) | UINT64_C(1) << (g >> 43 & 63) |
 		UINT64_C(1) << (g >> 49 & 63) | UINT64_C(1) << (g >> 55 & 63);
 	return zone__filter_line(f, h) + (size_t)(g >> 61);
-}
-
-/* False when no key of the filter has hash h; true for every key that has it (and
- * for ~1 % of the others). */
-static inline bool
-zone__filter_has(const struct zone_filter *f, unsigned long h)
-{
-	uint64_t m;
-	size_t w = zone__filter_word(f, h, &m);
-
-	return (f->words[w] & m) == m;
 }
 
 /* Ask for the cache line of h's first slot: the probe that follows finds it there.

@@ -478,6 +478,9 @@ struct zone_job {
 	uint64_t seps;		       /* bit i: local[i] is an atext special, so may be a
 					  sub-address separator (letters, digits, '.' and UTF-8
 					  never are): the bases zone_next_base() tries */
+	const uint64_t *fword;	       /* the domain filter's word for hd, and */
+	uint64_t fmask;		       /* the bits hd sets in it (zone__filter_word) */
+	const uint64_t *rslot;	       /* the first slot of the rule key's probe (h) */
 	uint8_t ddots;		       /* dots in the domain, UINT8_MAX when not counted (the
 					  byte-wise split): fewer than a wildcard zone's name has
 					  rule out a wildcard parent without the walk */
@@ -959,8 +962,11 @@ zone_addr_split(struct zone_job *j)
 
 /* The first step of every lookup: split and check the address into the key (the usual
  * address in one pass, any other byte by byte), hash the domain and the key, prefetch
- * the domain's filter line (the RULE step reads it); a lone lookup also prefetches the
- * rule's and the domain's slots, so that its misses overlap. */
+ * the domain's filter word (the RULE step reads it); a lone lookup also prefetches the
+ * rule's and the domain's slots, so that its misses overlap. The filter's word and bits
+ * and the rule key's first slot are worked out here, where nothing waits for them:
+ * RULE only loads, compares and prefetches, so its prefetch leaves earlier (route_ab:
+ * 2 % less time a lookup than working them out in RULE). */
 static inline __attribute__((always_inline)) void
 zone_stage_split(const struct zone_table *t, struct zone_job *j)
 {
@@ -975,10 +981,12 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	if (zone_addr_fast(j, j->addr, j->len) == 0 && !zone_addr_split(j))
 		return;
 	j->hd = zone__hash(t, j->key + j->ll + 1, j->dlen);
-	__builtin_prefetch(&t->dfilter.words[zone__filter_line(&t->dfilter, j->hd)], 0, 3);
+	j->fword = &t->dfilter.words[zone__filter_word(&t->dfilter, j->hd, &j->fmask)];
+	__builtin_prefetch(j->fword, 0, 3);
 	j->h = zone__rule_hash_at(j->hd, j->key, j->ll);
+	j->rslot = &t->rules.slots[zone__set_index(&t->rules, j->h)];
 	if (j->eager) {
-		zone__set_prefetch(&t->rules, j->h);
+		__builtin_prefetch(j->rslot, 0, 3);
 		zone__set_prefetch(&t->domains, j->hd);
 	}
 	j->step = ZONE_S_RULE;
@@ -1063,7 +1071,7 @@ zone_step_slot(const struct zone_table *t, struct zone_job *j)
 static inline __attribute__((always_inline)) void
 zone_step_rule(const struct zone_table *t, struct zone_job *j)
 {
-	if (!zone__filter_has(&t->dfilter, j->hd)) {
+	if ((*j->fword & j->fmask) != j->fmask) {
 		/* no zone of its own, so no rule either (rule keys name zones): a wildcard
 		 * parent, or not ours -- decided without reading either big set. A parent
 		 * needs more dots than its child has: with no more than the fewest of any
@@ -1075,7 +1083,7 @@ zone_step_rule(const struct zone_table *t, struct zone_job *j)
 		return;
 	}
 	if (!j->eager) {
-		zone__set_prefetch(&t->rules, j->h);
+		__builtin_prefetch(j->rslot, 0, 3);
 		j->step = ZONE_S_SLOT;
 		return;
 	}
