@@ -177,9 +177,10 @@ struct zone_set {
  * of them set per key: ~1 % false positives (measured: 1.04 % of 1M unserved names
  * on the 1M-zone table), never a false negative. ~1.5 MiB for 1M zones, against 16 MiB
  * of domain slots and the records across the arena. A lookup tests the domain first (the split
- * prefetches its line beside the rule slot): one for which no zone is declared (mail for domains
- * that are not ours: relay attempts, typos, dictionary attacks) is refused or sent to the wildcard
- * parents without reading either big set, two cache misses saved.
+ * prefetches its word; a batch fetches the rule slot only for a domain that passes): one for
+ * which no zone is declared (mail for domains that are not ours: relay attempts, typos,
+ * dictionary attacks) is refused or sent to the wildcard parents without reading either big
+ * set, two cache misses saved.
  */
 struct zone_filter {
 	uint64_t *words; /* owned: nlines * 8 words, 64-byte aligned */
@@ -470,19 +471,19 @@ zone__set_line_scan(const struct zone_set *s, size_t i, uint64_t tag)
  * compares its key, and on a mismatch asks zone__set_get(). Lets a batch of lookups
  * prefetch their records before touching them. A line at a time (zone__set_line_scan):
  * the first slot, in order, that is empty or has the tag decides (an empty slot whose
- * "tag" matches a tag of 0 holds no pointer: NULL all the same).
+ * "tag" matches a tag of 0 holds no pointer: NULL all the same). first is h's first slot,
+ * zone__set_index(s, h), which a lookup works out once, when it prefetches the line.
  */
 static inline const void *
-zone__set_get_tag(const struct zone_set *s, unsigned long h)
+zone__set_get_tag(const struct zone_set *s, size_t first, unsigned long h)
 {
 	uint64_t tag = (uint64_t)h >> ZONE_SET_TAG_SHIFT;
 
-	for (size_t i = zone__set_index(s, h);;
-	     i = i + ZONE_SET_LINE < s->nslots ? i + ZONE_SET_LINE : 0) {
-		unsigned m = zone__set_line_scan(s, i, tag), first = (m | m >> 8) & 0xffu;
+	for (size_t i = first;; i = i + ZONE_SET_LINE < s->nslots ? i + ZONE_SET_LINE : 0) {
+		unsigned m = zone__set_line_scan(s, i, tag), events = (m | m >> 8) & 0xffu;
 
-		if (first != 0) {
-			unsigned k = (unsigned)__builtin_ctz(first);
+		if (events != 0) {
+			unsigned k = (unsigned)__builtin_ctz(events);
 			uint64_t e = (m >> k & 1) ? s->slots[i + k] : 0;
 
 			return (const void *)(uintptr_t)(e & ZONE_SET_PTR_MASK);

@@ -480,7 +480,8 @@ struct zone_job {
 					  never are): the bases zone_next_base() tries */
 	const uint64_t *fword;	       /* the domain filter's word for hd, and */
 	uint64_t fmask;		       /* the bits hd sets in it (zone__filter_word) */
-	const uint64_t *rslot;	       /* the first slot of the rule key's probe (h) */
+	size_t first;		       /* h's first slot (zone__set_index) in the set it probes:
+					  worked out once, for the prefetch and the probe */
 	uint8_t ddots;		       /* dots in the domain, UINT8_MAX when not counted (the
 					  byte-wise split): fewer than a wildcard zone's name has
 					  rule out a wildcard parent without the walk */
@@ -984,9 +985,9 @@ zone_stage_split(const struct zone_table *t, struct zone_job *j)
 	j->fword = &t->dfilter.words[zone__filter_word(&t->dfilter, j->hd, &j->fmask)];
 	__builtin_prefetch(j->fword, 0, 3);
 	j->h = zone__rule_hash_at(j->hd, j->key, j->ll);
-	j->rslot = &t->rules.slots[zone__set_index(&t->rules, j->h)];
+	j->first = zone__set_index(&t->rules, j->h);
 	if (j->eager) {
-		__builtin_prefetch(j->rslot, 0, 3);
+		__builtin_prefetch(&t->rules.slots[j->first], 0, 3);
 		zone__set_prefetch(&t->domains, j->hd);
 	}
 	j->step = ZONE_S_RULE;
@@ -1018,7 +1019,8 @@ zone_probe(const struct zone_table *t, struct zone_job *j, size_t llen)
 {
 	j->klen = llen + 1 + j->z->dom.key.len;
 	j->h = zone__rule_hash_at(j->hz, j->key, llen);
-	zone__set_prefetch(&t->rules, j->h);
+	j->first = zone__set_index(&t->rules, j->h);
+	__builtin_prefetch(&t->rules.slots[j->first], 0, 3);
 	j->step = ZONE_S_PROBE;
 }
 
@@ -1027,7 +1029,8 @@ static void
 zone_to_domain(const struct zone_table *t, struct zone_job *j)
 {
 	j->h = j->hd;
-	zone__set_prefetch(&t->domains, j->h);
+	j->first = zone__set_index(&t->domains, j->h);
+	__builtin_prefetch(&t->domains.slots[j->first], 0, 3);
 	j->step = ZONE_S_DOMAIN;
 }
 
@@ -1036,7 +1039,7 @@ zone_to_domain(const struct zone_table *t, struct zone_job *j)
 static bool
 zone_rule_cand(const struct zone_table *t, struct zone_job *j, enum zone_step next)
 {
-	j->cand = zone__set_get_tag(&t->rules, j->h);
+	j->cand = zone__set_get_tag(&t->rules, j->first, j->h);
 	if (j->cand == NULL)
 		return false;
 	zone_prefetch(j->cand, 3);
@@ -1083,7 +1086,7 @@ zone_step_rule(const struct zone_table *t, struct zone_job *j)
 		return;
 	}
 	if (!j->eager) {
-		__builtin_prefetch(j->rslot, 0, 3);
+		__builtin_prefetch(&t->rules.slots[j->first], 0, 3);
 		j->step = ZONE_S_SLOT;
 		return;
 	}
@@ -1110,7 +1113,7 @@ zone_step_exact(const struct zone_table *t, struct zone_job *j)
 static inline __attribute__((always_inline)) void
 zone_step_domain(const struct zone_table *t, struct zone_job *j)
 {
-	j->cand = zone__set_get_tag(&t->domains, j->h);
+	j->cand = zone__set_get_tag(&t->domains, j->first, j->h);
 	zone_prefetch(j->cand, 2);
 	j->step = ZONE_S_ZONE;
 }
